@@ -1,0 +1,50 @@
+# Calibration gallery — every target creates or reuses .venv from requirements.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+BUILD := _build
+SPHINXBUILD := $(BIN)/sphinx-build -b html -c . -W --keep-going -n
+PATTERN ?= plot_adam_projection
+# Threads for torch; by default torch uses every core.
+export PYTHONHASHSEED := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help venv html html-offline html-noplot html-pattern test test-fast test-site clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install requirements.txt
+
+html: $(STAMP)  ## build the site, executing every example (strict: warnings fail)
+	$(SPHINXBUILD) docs $(BUILD)/html
+
+html-offline: $(STAMP)  ## the same build inside a network namespace with no interfaces
+	unshare -n $(SPHINXBUILD) docs $(BUILD)/html
+
+html-noplot: $(STAMP)  ## build the pages without executing the examples (for writers)
+	$(SPHINXBUILD) -D plot_gallery=0 docs $(BUILD)/html-noplot
+
+html-pattern: $(STAMP)  ## execute only the examples matching PATTERN=... (others render without output)
+	$(SPHINXBUILD) -D sphinx_gallery_conf.filename_pattern='$(PATTERN)' docs $(BUILD)/html-pattern
+
+test-fast: $(STAMP)  ## unit tests and fast-mode runs of every example (no site build)
+	$(BIN)/python -m pytest tests --ignore=tests/test_site.py
+
+test-site: $(STAMP)  ## checks of the built site in _build/html (build it first)
+	$(BIN)/python -m pytest tests/test_site.py
+
+test: $(STAMP)  ## everything CI runs: test-fast, a clean offline build, the site checks
+	$(MAKE) test-fast
+	rm -rf $(BUILD)/html docs/auto_examples docs/sg_execution_times.rst
+	$(MAKE) html-offline
+	$(MAKE) test-site
+
+clean:  ## remove the build and everything the gallery generates
+	rm -rf $(BUILD) docs/auto_examples docs/sg_execution_times.rst

@@ -1,0 +1,90 @@
+"""Sphinx configuration of the calibration gallery.
+
+Build from the repository root with ``make html`` (``sphinx-build -b html -c . docs _build/html``).
+Paths to static files resolve from this folder; gallery paths resolve from ``docs/``.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# Progress bars: a live bar is useful in a terminal or a notebook, but the HTML page only keeps
+# its redraws as garbage.  Examples call tqdm with default arguments, so this silences them here.
+os.environ.setdefault("TQDM_DISABLE", "1")
+# Plots in the build are rendered off-screen.
+os.environ.setdefault("MPLBACKEND", "agg")
+
+sys.path.insert(0, str(HERE / "docs" / "_ext"))
+
+# -- Project ---------------------------------------------------------------------------------------
+project = "Calibrating imaging physics"
+author = "The calibration gallery authors"
+copyright = "2026, The calibration gallery authors"
+release = "0.1"
+
+# -- Extensions ------------------------------------------------------------------------------------
+extensions = [
+    "sphinx.ext.mathjax",
+    "sphinx_gallery.gen_gallery",
+    "sphinx-mathjax-offline",  # serves MathJax 3 from _static instead of a CDN
+    "offline_assets",  # docs/_ext: keeps the execution-times pages free of CDN scripts
+]
+
+templates_path = ["docs/_templates"]
+exclude_patterns = ["_build", "**/*.ipynb", "**/*.py.md5", "**/*.zip"]
+nitpicky = True
+suppress_warnings = []
+
+# -- Gallery ---------------------------------------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": ["../examples"],
+    "gallery_dirs": ["auto_examples"],
+    "filename_pattern": r"/plot_",  # every plot_*.py script is executed
+    "within_subsection_order": "gallery_order.ExampleOrder",
+    "download_all_examples": True,
+    "remove_config_comments": True,
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "capture_repr": (),
+    "show_memory": False,
+    "write_computation_times": True,
+    "min_reported_time": 0,
+    "thumbnail_size": (320, 240),
+    "default_thumb_file": None,
+    "reset_modules": ("matplotlib", "seaborn"),
+    "first_notebook_cell": "%matplotlib inline",
+}
+
+# -- HTML output -----------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = "Calibrating imaging physics"
+html_static_path = ["docs/_static"]
+html_css_files = ["gallery.css"]
+html_js_files = ["sortable_tables.js"]
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc", "sg_download_links", "sg_launcher_links"],
+    "navigation_with_keys": False,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_show_sourcelink = False
+html_last_updated_fmt = None
+
+# -- Math ------------------------------------------------------------------------------------------
+# Notation of the pages: y = N(A(x, theta)).  MathJax 3 reads these macros.
+mathjax3_config = {
+    "tex": {
+        "macros": {
+            "forw": [r"A\left(#1\right)", 1],
+            "noise": [r"N\left(#1\right)", 1],
+            "simplex": r"\Delta",
+            "argmin": r"\operatorname*{arg\,min}",
+        }
+    }
+}

@@ -1,0 +1,26 @@
+"""Reading order of the gallery pages (passed to sphinx-gallery by dotted name)."""
+
+import os
+
+#: Pages in the order a reader should meet them; any other script follows, by file name.
+READING_ORDER = (
+    "plot_motion_blur_kernels.py",
+    "plot_projected_gradient.py",
+    "plot_adam_projection.py",
+    "plot_adamw_l1.py",
+)
+
+
+class ExampleOrder:
+    """Sort key for ``within_subsection_order``: the reading order above, then the file name."""
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename):
+        name = os.path.basename(filename)
+        rank = READING_ORDER.index(name) if name in READING_ORDER else len(READING_ORDER)
+        return (rank, name)
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}()"

@@ -1,0 +1,77 @@
+"""Shared fixtures: where things are, and how to run an example as sphinx-gallery runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import runpy
+import sys
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
+SITE = ROOT / "_build" / "html"
+FAST_ENV = "CALIBRATION_GALLERY_FAST"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+class ExampleRun:
+    """What one fast-mode run of an example left behind."""
+
+    def __init__(self, namespace, stdout, n_figures, warnings):
+        self.namespace = namespace
+        self.stdout = stdout
+        self.n_figures = n_figures
+        self.warnings = warnings
+
+
+def run_example(path: Path) -> ExampleRun:
+    """Run ``path`` like sphinx-gallery: agg backend, ``__main__``, its folder as cwd, fast mode."""
+    old_cwd, old_env = os.getcwd(), {k: os.environ.get(k) for k in (FAST_ENV, "TQDM_DISABLE")}
+    os.environ[FAST_ENV] = "1"
+    os.environ["TQDM_DISABLE"] = "1"
+    plt.close("all")
+    shown = []
+    original_show = plt.show
+    plt.show = lambda *a, **k: shown.append(len(plt.get_fignums()))
+    buffer = io.StringIO()
+    try:
+        os.chdir(path.parent)
+        with contextlib.redirect_stdout(buffer), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            namespace = runpy.run_path(str(path), run_name="__main__")
+        n_figures = len(plt.get_fignums())
+    finally:
+        plt.show = original_show
+        plt.close("all")
+        os.chdir(old_cwd)
+        for key, value in old_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return ExampleRun(namespace, buffer.getvalue(), n_figures, [str(w.message) for w in caught])
+
+
+_RUNS: dict[Path, ExampleRun] = {}
+
+
+@pytest.fixture(scope="session")
+def example_runs():
+    """Cache of fast-mode runs, so that several tests can inspect one run."""
+
+    def get(path: Path) -> ExampleRun:
+        if path not in _RUNS:
+            _RUNS[path] = run_example(path)
+        return _RUNS[path]
+
+    return get
