@@ -30,6 +30,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx-mathjax-offline",  # serves MathJax 3 from _static instead of a CDN
     "offline_assets",  # docs/_ext: keeps the execution-times pages free of CDN scripts
+    "api_links",  # docs/_ext: roles to deepinv/torch link to their official docs, offline
 ]
 
 templates_path = ["docs/_templates"]

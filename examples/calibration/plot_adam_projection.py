@@ -278,7 +278,7 @@ show_kernels(
 # Deblurring with the estimated kernel
 # ------------------------------------
 # The test of a calibration is what it lets us do.  We deblur :math:`y` with a total-variation
-# prior (:class:`deepinv.optim.prior.TVPrior`, proximal gradient from
+# prior (:class:`deepinv.optim.TVPrior`, proximal gradient from
 # :func:`deepinv.optim.optim_builder`), once with the estimated kernel and once with the true one,
 # with identical settings.  PSNR is measured on the part of the image that the valid convolution
 # observes.
@@ -291,7 +291,7 @@ def deblur(k):
     """TV-regularised deconvolution of y with kernel k."""
     solver = dinv.optim.optim_builder(
         iteration="PGD",
-        prior=dinv.optim.prior.TVPrior(n_it_max=20),
+        prior=dinv.optim.TVPrior(n_it_max=20),
         data_fidelity=dinv.optim.L2(),
         params_algo={"stepsize": 1.0, "lambda": 0.01},
         max_iter=N_ITER_DEBLUR,
