@@ -13,7 +13,7 @@ from reference import FAST_SIZE, default_problem
 
 FINAL = re.compile(r"^final relative kernel error: ([0-9.eE+-]+|nan|inf)$", re.MULTILINE)
 INITIAL = re.compile(r"^initial kernel: relative error ([0-9.eE+-]+)", re.MULTILINE)
-TIMING = re.compile(r"\d+(\.\d+)? s on \d+ threads?")
+TIMING = re.compile(r"\d+(\.\d+)? s\b")  # wall times differ between runs
 
 
 def calibrates(path):

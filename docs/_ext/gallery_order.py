@@ -8,6 +8,7 @@ READING_ORDER = (
     "plot_projected_gradient.py",
     "plot_adam_projection.py",
     "plot_adamw_l1.py",
+    "plot_exact_solver.py",
 )
 
 
