@@ -329,6 +329,7 @@ show_images(
 # -------
 # The numbers this page measured when it was built:
 
+# sphinx_gallery_thumbnail_number = 3
 print(f"L1, constant lr ({len(losses_plain)} iterations): relative kernel error {err_plain:.4f}")
 print(f"MSE, cosine schedule ({len(losses_mse)} iterations): relative kernel error {err_mse:.4f}")
 print(f"L1, cosine schedule ({len(losses_hat)} iterations): relative kernel error {err_hat:.4f}")

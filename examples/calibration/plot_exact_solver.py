@@ -1,6 +1,6 @@
 r"""
-The exact least-squares kernel, in well under a second
-======================================================
+The exact least-squares kernel
+==============================
 
 After this page you can compute the best kernel that least squares can give — the exact
 minimiser over the simplex — without autograd and without tuning a step size, and use it as the
@@ -323,6 +323,7 @@ show_kernels(
 # Summary
 # -------
 
+# sphinx_gallery_thumbnail_number = 3
 print(f"final relative kernel error: {err_hat:.4f}")
 
 # %%

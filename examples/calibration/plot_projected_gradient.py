@@ -408,6 +408,7 @@ show_images(
 # -------
 # The numbers this page measured when it was built:
 
+# sphinx_gallery_thumbnail_number = 3
 print(f"plain PGD ({len(losses_plain)} iterations, step {STEP_PLAIN}): "
       f"relative kernel error {err_plain:.4f}")
 print(f"accelerated PGD ({len(losses_fista)} iterations, step 1/L): "
