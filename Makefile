@@ -6,7 +6,7 @@ STAMP := $(VENV)/.requirements-installed
 BUILD := _build
 SPHINXBUILD := $(BIN)/sphinx-build -b html -c . -W --keep-going -n
 PATTERN ?= plot_adam_projection
-# Threads for torch; by default torch uses every core.
+# Fixed hash seed, so that two builds print the same output.
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help

@@ -36,7 +36,6 @@ extensions = [
 templates_path = ["docs/_templates"]
 exclude_patterns = ["_build", "**/*.ipynb", "**/*.py.md5", "**/*.zip"]
 nitpicky = True
-suppress_warnings = []
 
 # -- Gallery ---------------------------------------------------------------------------------------
 sphinx_gallery_conf = {

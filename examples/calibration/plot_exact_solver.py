@@ -101,16 +101,6 @@ def show_kernels(kernels, titles, suptitle):
     plt.show()
 
 
-def show_images(images, titles):
-    """RGB images side by side."""
-    fig, axes = plt.subplots(1, len(images), figsize=(3.6 * len(images), 3.8), layout="constrained")
-    for ax, image, title in zip(axes, images, titles):
-        ax.imshow(image.squeeze(0).permute(1, 2, 0).clamp(0, 1).cpu().numpy())
-        ax.set_title(title, fontsize=10)
-        ax.set_axis_off()
-    plt.show()
-
-
 # %%
 # The sharp image, its measurement and the kernel we will try to recover.  With valid padding the
 # measurement is smaller than the image by the kernel size minus one.
