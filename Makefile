@@ -35,10 +35,10 @@ html-pattern: $(STAMP)  ## execute only the examples matching PATTERN=... (other
 	$(SPHINXBUILD) -D sphinx_gallery_conf.filename_pattern='$(PATTERN)' docs $(BUILD)/html-pattern
 
 test-fast: $(STAMP)  ## unit tests and fast-mode runs of every example (no site build)
-	$(BIN)/python -m pytest tests --ignore=tests/test_site.py
+	$(BIN)/python -m pytest tests --ignore-glob='tests/test_site*.py'
 
 test-site: $(STAMP)  ## checks of the built site in _build/html (build it first)
-	$(BIN)/python -m pytest tests/test_site.py
+	$(BIN)/python -m pytest tests/test_site*.py
 
 test: $(STAMP)  ## everything CI runs: test-fast, a clean offline build, the site checks
 	$(MAKE) test-fast

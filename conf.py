@@ -42,6 +42,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",  # every plot_*.py script is executed
+    "subsection_order": ["../examples/calibration", "../examples/beyond", "../examples/blind"],
     "within_subsection_order": "gallery_order.ExampleOrder",
     "download_all_examples": True,
     "remove_config_comments": True,

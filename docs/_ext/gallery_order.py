@@ -2,7 +2,8 @@
 
 import os
 
-#: Pages in the order a reader should meet them; any other script follows, by file name.
+#: Pages in the order a reader should meet them, within their section; any other script follows,
+#: by file name.  One tuple for all sections (file names are unique across the gallery).
 READING_ORDER = (
     "plot_motion_blur_kernels.py",
     "plot_projected_gradient.py",
