@@ -10,7 +10,7 @@ PATTERN ?= plot_adam_projection
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv html html-offline html-noplot html-pattern test test-fast test-site clean
+.PHONY: help venv html html-offline html-noplot html-pattern bench test test-fast test-site clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -33,6 +33,9 @@ html-noplot: $(STAMP)  ## build the pages without executing the examples (for wr
 
 html-pattern: $(STAMP)  ## execute only the examples matching PATTERN=... (others render without output)
 	$(SPHINXBUILD) -D sphinx_gallery_conf.filename_pattern='$(PATTERN)' docs $(BUILD)/html-pattern
+
+bench: $(STAMP)  ## run the benchmark page at full size outside Sphinx and print its tables
+	cd examples/calibration && MPLBACKEND=agg TQDM_DISABLE=1 ../../$(BIN)/python plot_comparison.py
 
 test-fast: $(STAMP)  ## unit tests and fast-mode runs of every example (no site build)
 	$(BIN)/python -m pytest tests --ignore-glob='tests/test_site*.py'
