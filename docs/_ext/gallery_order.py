@@ -11,6 +11,8 @@ READING_ORDER = (
     "plot_adamw_l1.py",
     "plot_exact_solver.py",
     "plot_comparison.py",
+    "plot_unknown_noise.py",
+    "plot_several_pairs.py",
 )
 
 
