@@ -125,7 +125,7 @@ def show_kernels(kernels, titles, suptitle):
 
 def deepinv_kernel_size(sigma):
     """The side deepinv's gaussian_blur picks when it is given no size: 2 * int(max(sigma) / 0.3 + 1) + 1."""
-    return 2 * int(float(max(float(s) for s in sigma)) / 0.3 + 1) + 1
+    return 2 * int(max(float(s) for s in sigma) / 0.3 + 1) + 1
 
 
 def gaussian_kernel(sigma, angle, size=None):
@@ -139,21 +139,25 @@ def gaussian_kernel(sigma, angle, size=None):
         raise TypeError("gaussian_kernel expects torch.Tensor sigma and angle (use torch.tensor(...))")
     if not sigma.is_floating_point():
         raise TypeError(f"sigma must be a floating-point tensor, got dtype {sigma.dtype}")
-    sigma = sigma.reshape(1, 2) if sigma.dim() == 1 else sigma
-    angle = angle.to(sigma.dtype).reshape(-1)
-    if sigma.dim() != 2 or sigma.shape[1] != 2 or angle.shape[0] != sigma.shape[0]:
+    if sigma.shape[-1:] != (2,) or sigma.dim() not in (1, 2) or angle.dim() > 1:
         raise ValueError(
             f"expected sigma of shape (2,) or (B, 2) and angle of shape () or (B,), "
             f"got {tuple(sigma.shape)} and {tuple(angle.shape)}"
         )
+    sigma = sigma.reshape(-1, 2)
+    angle = angle.to(sigma.dtype).reshape(-1)
+    if angle.shape[0] != sigma.shape[0]:
+        raise ValueError(f"{sigma.shape[0]} pairs of widths but {angle.shape[0]} angles")
     if not (torch.isfinite(sigma).all() and torch.isfinite(angle).all()):
         raise ValueError("gaussian_kernel got NaN or infinite parameters")
     if (sigma <= 0).any():
         raise ValueError("the widths sigma must be positive")
     if size is None:
-        size = deepinv_kernel_size(sigma.detach().flatten().tolist())
-    if size < 1:
-        raise ValueError(f"size must be a positive integer, got {size}")
+        # deepinv applies its rule to Python floats: read the widths back as the shortest decimals
+        # that round-trip in their dtype, so that float32 3.3 counts as 3.3, not 3.2999999523
+        size = deepinv_kernel_size([float(str(v)) for v in sigma.detach().cpu().numpy().flatten()])
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
     half = (size - 1) / 2
     offsets = torch.linspace(-half, half, size, dtype=sigma.dtype, device=sigma.device)
     rows, cols = torch.meshgrid(offsets, offsets, indexing="ij")  # (vertical, horizontal) offsets
@@ -200,14 +204,20 @@ print(f"gradcheck of the kernel against finite differences (float64): {gradient_
 
 
 def canonical_parameters(sigma_1, sigma_2, angle):
-    """The representative of (sigma_1, sigma_2, angle) with sigma_1 >= sigma_2 and angle in [0, 180)."""
+    """The representative of (sigma_1, sigma_2, angle) with sigma_1 >= sigma_2 and angle in [0, 180).
+
+    Equal widths make an isotropic kernel, whose angle means nothing: it is then reported as 0.
+    """
     values = [float(v) for v in (sigma_1, sigma_2, angle)]
     if not all(np.isfinite(values)) or min(values[:2]) <= 0:
         raise ValueError(f"expected positive finite widths and a finite angle, got {values}")
     sigma_1, sigma_2, angle = values
     if sigma_1 < sigma_2:
         sigma_1, sigma_2, angle = sigma_2, sigma_1, angle + 90.0
-    return sigma_1, sigma_2, angle % 180.0
+    if sigma_1 == sigma_2:
+        return sigma_1, sigma_2, 0.0
+    angle = angle % 180.0
+    return sigma_1, sigma_2, angle if angle < 180.0 else 0.0  # -1e-20 % 180 rounds to 180
 
 
 def angle_difference(a, b):
