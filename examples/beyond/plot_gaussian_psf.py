@@ -374,8 +374,9 @@ print(f"canonical estimate = ({estimate[0]:.3f}, {estimate[1]:.3f}, {estimate[2]
 
 # %%
 # The parameter errors along the iterations, each estimate mapped to its representative first.
-# The raw widths cross: the fit reaches the truth under its other name, with the longer axis in
-# ``sigma[1]`` and the angle 90° away, and only the canonical form can be compared to the truth.
+# The raw widths never swap: the fit keeps the longer axis in ``sigma[1]``, as in the initial
+# guess, and reaches the truth under its other name, with the angle 90° away.  Only the canonical
+# form can be compared to the truth.
 
 canonical_history = np.array([canonical_parameters(*row[1:]) for row in history])
 errors_1 = np.abs(canonical_history[:, 0] - p_true[0]) / p_true[0]
@@ -402,15 +403,19 @@ axes[2].legend()
 plt.show()
 
 # %%
-# Two slices through the three-dimensional landscape: the widths at the true angle, and the
-# angle at the true widths and at the widths of the initial guess.
+# Three slices through the three-dimensional landscape: the widths at the true angle, 30°; the
+# widths at 120°, where the same blur reappears with the widths swapped; and the angle, at the
+# true widths, at the initial widths, and for an isotropic kernel.  The Adam path is drawn on the
+# 120° slice, near which its angle settles.
 
 N_GRID = 31 if FAST else 81  # grid points per axis of the landscape
 widths = torch.linspace(0.5, 4.5, N_GRID)
 s0, s1 = torch.meshgrid(widths, widths, indexing="ij")
 grid_sigma = torch.stack([s0.flatten(), s1.flatten()], dim=1)
-grid_angle = torch.full((grid_sigma.shape[0],), ANGLE_TRUE)
-landscape_widths = losses_of(gaussian_kernel(grid_sigma, grid_angle, KERNEL_SIZE)).reshape(N_GRID, N_GRID)
+slices = {}
+for angle_slice in (ANGLE_TRUE, ANGLE_TRUE + 90.0):
+    grid_angle = torch.full((grid_sigma.shape[0],), angle_slice)
+    slices[angle_slice] = losses_of(gaussian_kernel(grid_sigma, grid_angle, KERNEL_SIZE)).reshape(N_GRID, N_GRID)
 
 angles = torch.linspace(0.0, 180.0, 4 * N_GRID + 1)
 curves = {}
@@ -419,37 +424,42 @@ for label, sigma_slice in (("true widths (3.0, 1.2)", SIGMA_TRUE), ("initial wid
     sigmas = torch.tensor(sigma_slice).expand(len(angles), 2)
     curves[label] = losses_of(gaussian_kernel(sigmas, angles, KERNEL_SIZE))
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
-levels = np.geomspace(landscape_widths.min().item(), landscape_widths.max().item(), 30)
-contour = axes[0].contourf(widths, widths, landscape_widths.T.numpy(), levels=levels,
-                           norm="log", cmap="magma")
-fig.colorbar(contour, ax=axes[0], label="loss")
-axes[0].plot(history[:, 1], history[:, 2], color="cyan", linewidth=1.5, label="Adam path (angle varies)")
-axes[0].plot(*SIGMA_TRUE, marker="*", color="white", markersize=14, linestyle="none", label="truth")
-axes[0].plot(SIGMA_TRUE[1], SIGMA_TRUE[0], marker="x", color="white", markersize=10,
-             linestyle="none", label="(1.2, 3.0): same blur at 120°")
-axes[0].set(xlabel="sigma[0] (pixels)", ylabel="sigma[1] (pixels)",
-            title=f"loss over the widths, angle {ANGLE_TRUE:.0f}°")
-axes[0].legend(fontsize=8, loc="upper right")
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+low = min(v.min().item() for v in slices.values())
+high = max(v.max().item() for v in slices.values())
+levels = np.geomspace(low, high, 30)
+for ax, (angle_slice, landscape) in zip(axes[:2], slices.items()):
+    contour = ax.contourf(widths, widths, landscape.T.numpy(), levels=levels, norm="log", cmap="magma")
+    ax.set(xlabel="sigma[0] (pixels)", ylabel="sigma[1] (pixels)", title=f"loss over the widths, angle {angle_slice:.0f}°")
+axes[0].plot(*SIGMA_TRUE, marker="*", color="white", markersize=14, linestyle="none", label="truth (3.0, 1.2, 30°)")
+axes[1].plot(SIGMA_TRUE[1], SIGMA_TRUE[0], marker="X", color="white", markersize=10, linestyle="none",
+             label="(1.2, 3.0, 120°): the same blur")
+axes[1].plot(history[:, 1], history[:, 2], color="cyan", linewidth=1.5, label="Adam path (its angle varies)")
+axes[1].plot(*SIGMA_INIT, marker="o", color="cyan", linestyle="none", label="initial guess (150°)")
+for ax in axes[:2]:
+    ax.legend(fontsize=8, loc="upper right")
+fig.colorbar(contour, ax=axes[:2], label="loss", ticks=levels[::5], format="%.2e")
 for label, curve in curves.items():
-    axes[1].semilogy(angles, curve, label=label)
-axes[1].axvline(ANGLE_TRUE, color="gray", linestyle="--", label="true angle")
-axes[1].set(xlabel="angle (degrees)", ylabel="loss", title="loss over the angle")
-axes[1].grid(True, which="both", alpha=0.3)
-axes[1].legend(fontsize=8)
+    axes[2].semilogy(angles, curve, label=label)
+axes[2].axvline(ANGLE_TRUE, color="gray", linestyle="--", label="true angle")
+axes[2].axvline(ANGLE_TRUE + 90.0, color="gray", linestyle=":", label="true angle + 90°")
+axes[2].set(xlabel="angle (degrees)", ylabel="loss", title="loss over the angle")
+axes[2].grid(True, which="both", alpha=0.3)
+axes[2].legend(fontsize=8)
 plt.show()
 
 # %%
-# What the landscape says.  Over the widths at the true angle there is a single valley, and it
-# is smooth: the loss is a smooth function of the widths, and a Gaussian too wide or too narrow
-# in one direction is penalised whatever the other width.  The Adam path is drawn on this slice
-# although the angle moves along it, which is why it cuts across the contours; it ends at the
-# point marked with a cross, the truth under its other name.  Over the angle, every curve has one
-# minimum per 180°: there is no spurious local minimum in :math:`\theta` to fall into.  Its depth
-# grows with the anisotropy: for the initial widths the angle is already found, coarsely, while
-# the widths are still wrong, and for an isotropic kernel the curve is flat — the gradient in the
-# angle vanishes there, so a fit started from :math:`\sigma_1 = \sigma_2` could not move its angle
-# until the widths separate.  That is why the initial guess is anisotropic.
+# What the landscape says.  On each width slice there is a single smooth valley; at 30° it holds
+# the truth, at 120° the same blur with the widths swapped.  Over the angle every curve has one
+# minimum per 180°, so there is no spurious minimum in :math:`\theta` to fall into, and its depth
+# grows with the anisotropy.  The initial guess has its longer width in ``sigma[1]``, and for
+# such widths the best angle is near 120°, not 30°: the long axis of the kernel is what the data
+# pin down, and with ``sigma[1]`` long it points along 120° only when the angle is 120°.  So Adam
+# turns the angle towards 120° from the first iterations, then widens ``sigma[1]`` to 3.0 — it
+# converges to the truth's twin, which is the same blur, and the canonical form maps it back.  For
+# an isotropic kernel the curve is flat: the gradient in the angle vanishes there, so a fit
+# started from :math:`\sigma_1 = \sigma_2` could not turn until the widths separate.  That is
+# why the initial guess is anisotropic.
 
 # %%
 # Result

@@ -346,47 +346,6 @@ print(f"exact free-form kernel: {solver_history[-1][0]} iterations, residual {so
 print(f"free-form floor (relative PSF error of the exact simplex least-squares kernel): {floor:.4f}")
 
 # %%
-# The loss landscape
-# ------------------
-# Two slices through the eight-dimensional landscape.  Along the straight line from the true
-# coefficients :math:`a` to their twin :math:`s \odot a` (the other member of the sign group), the
-# loss has two minima of equal depth and a ridge between them.  Over defocus and vertical coma,
-# with the six other coefficients at their true values, more than one valley appears: the fit is
-# not convex, and a gradient method finds the minimum of the valley it starts in.
-
-N_LINE = 41 if FAST else 201  # points along the line between the twins
-N_GRID = 15 if FAST else 41  # grid points per axis of the 2-D slice
-twin = SIGN_GROUP[(SIGN_GROUP < 0).any(dim=1)][0] * a_true[0]
-t_line = torch.linspace(-0.5, 1.5, N_LINE, device=device)
-with torch.no_grad():
-    line_losses = torch.cat([losses_of(psfs_of(a_true + t.unsqueeze(1) * (twin - a_true)))
-                             for t in t_line.split(256)])
-    values = torch.linspace(-AMPLITUDE, AMPLITUDE, N_GRID, device=device)
-    defocus, coma = torch.meshgrid(values, values, indexing="ij")
-    grid = a_true.repeat(N_GRID * N_GRID, 1)
-    i_defocus, i_coma = NOLL.index(4), NOLL.index(7)
-    grid[:, i_defocus], grid[:, i_coma] = defocus.flatten(), coma.flatten()
-    slice_losses = torch.cat([losses_of(psfs_of(chunk)) for chunk in grid.split(256)]).reshape(N_GRID, N_GRID)
-
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
-axes[0].semilogy(t_line.cpu(), line_losses.cpu())
-axes[0].axvline(0.0, color="gray", linestyle="--", label="true a (t = 0)")
-axes[0].axvline(1.0, color="gray", linestyle=":", label="twin s·a (t = 1)")
-axes[0].set(xlabel="t, on the line a + t (s·a − a)", ylabel="loss", title="between the two twins")
-axes[0].grid(True, which="both", alpha=0.3)
-axes[0].legend(fontsize=8)
-levels = np.geomspace(slice_losses.min().item(), slice_losses.max().item(), 30)
-contour = axes[1].contourf(values.cpu(), values.cpu(), slice_losses.T.cpu().numpy(), levels=levels,
-                           norm="log", cmap="magma")
-fig.colorbar(contour, ax=axes[1], label="loss")
-axes[1].plot(a_true[0, i_defocus].item(), a_true[0, i_coma].item(), marker="*", color="white",
-             markersize=14, linestyle="none", label="truth")
-axes[1].set(xlabel="defocus a_4 (waves)", ylabel="vertical coma a_7 (waves)",
-            title="defocus and coma, others at the truth")
-axes[1].legend(fontsize=8, loc="upper right")
-plt.show()
-
-# %%
 # Fitting: screen, then refine
 # ----------------------------
 # A single start falls into whichever valley it starts in.  Since a PSF and its loss are cheap,
@@ -445,22 +404,74 @@ a_hat = a_fits[best : best + 1]
 print(f"lowest final loss: start {best}; loss at the true coefficients {losses_of(k_true).item():.8e}")
 
 # %%
-# The loss and the coefficient error of every start along the iterations.  The starts that end
-# in another valley stop at a higher loss, which is how the best one is recognised without
-# knowing the truth.
+# The loss (above the lowest value any start reached) and the coefficient error of every start
+# along the iterations.  The starts that end in another valley stop at a higher loss, which is
+# how the best one is recognised without knowing the truth.
 
 iterations = np.arange(1, N_ITER + 1)
+lowest = loss_history.min()
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 for index in range(N_STARTS):
     label = f"start {index}" + (" (lowest loss)" if index == best else "")
-    axes[0].semilogy(iterations, loss_history[:, index] - losses_of(k_true).item() + 1e-9, label=label)
+    axes[0].semilogy(iterations, np.maximum(loss_history[:, index] - lowest, 1e-12), label=label)
     axes[1].semilogy(iterations, 100 * error_history[:, index], label=label)
-axes[0].set(xlabel="iteration", ylabel="loss − loss at the truth (+1e-9)", title="loss")
+axes[0].set(xlabel="iteration", ylabel="loss − lowest loss reached", title="excess loss")
 axes[1].set(xlabel="iteration", ylabel="coefficient error (%)", title="coefficient error, best sign")
 for ax in axes:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
 plt.show()
+
+# %%
+# The loss landscape
+# ------------------
+# Why did some starts stop elsewhere?  We draw the loss on the plane through three points of the
+# eight-dimensional space: the true coefficients :math:`a`, their twin :math:`s \odot a` (the other
+# member of the sign group) and the end point of the start that stopped at the highest loss.
+# The first axis runs from :math:`a` (0) to the twin (1); the second, orthogonal to it, reaches
+# the stuck start's end point at 1.  (When every start reaches the same valley, a seeded random
+# direction replaces the stuck start.)
+
+N_GRID = 15 if FAST else 41  # grid points per axis of the plane
+twin = SIGN_GROUP[(SIGN_GROUP < 0).any(dim=1)][0] * a_true[0]
+worst = final_losses.argmax().item()
+direction_1 = twin - a_true[0]
+direction_2 = a_fits[worst] - a_true[0]
+direction_2 = direction_2 - (direction_2 @ direction_1) / (direction_1 @ direction_1) * direction_1
+if direction_2.norm() < 1e-3 * direction_1.norm():
+    direction_2 = torch.randn(len(NOLL), generator=torch.Generator("cpu").manual_seed(2)).to(device)
+    direction_2 = 0.5 * direction_1.norm() * direction_2 / direction_2.norm()
+coordinates = torch.linspace(-0.5, 1.5, N_GRID, device=device)
+u, v = torch.meshgrid(coordinates, coordinates, indexing="ij")
+plane = a_true + u.reshape(-1, 1) * direction_1 + v.reshape(-1, 1) * direction_2
+with torch.no_grad():
+    plane_losses = torch.cat([losses_of(psfs_of(chunk)) for chunk in plane.split(256)]).reshape(N_GRID, N_GRID)
+stuck = a_fits[worst] - a_true[0]
+stuck_u = ((stuck @ direction_1) / (direction_1 @ direction_1)).item()
+stuck_v = ((stuck - stuck_u * direction_1) @ direction_2 / (direction_2 @ direction_2)).item()
+print(f"start {worst} (the highest final loss) ends at ({stuck_u:.2f}, {stuck_v:.2f}) on this plane")
+
+fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
+levels = np.geomspace(plane_losses.min().item(), plane_losses.max().item(), 30)
+contour = ax.contourf(coordinates.cpu(), coordinates.cpu(), plane_losses.T.cpu().numpy(), levels=levels,
+                      norm="log", cmap="magma")
+fig.colorbar(contour, ax=ax, label="loss", ticks=levels[::5], format="%.2e")
+ax.plot(0, 0, marker="*", color="white", markersize=14, linestyle="none", label="true a")
+ax.plot(1, 0, marker="X", color="cyan", markersize=10, linestyle="none", label="twin s·a, same PSF")
+ax.plot(stuck_u, stuck_v, marker="^", color="lime", markersize=10, linestyle="none",
+        label=f"end of start {worst}")
+ax.set(xlabel="towards the twin", ylabel="towards the stuck start (orthogonal part)",
+       title="loss on a plane through the coefficient space")
+ax.legend(fontsize=8, loc="upper right")
+plt.show()
+
+# %%
+# Two valleys of equal depth hold the truth and its twin, separated by a ridge: a fit started
+# near one converges to it, and either answer is right, since both give the same PSF.  The stuck
+# start sits in a third, shallower valley — a genuine local minimum of this non-convex problem
+# (phase retrieval, in the optics literature), from which no gradient step escapes.  Screening
+# many random candidates before refining a few is a cheap way to start inside one of the deep
+# valleys, and the final loss tells which refined start got there.
 
 # %%
 # Result
@@ -486,4 +497,4 @@ print(f"PSF relative error of the Zernike fit: {err_psf:.4f}")
 print(f"free-form floor: {floor:.4f}")
 print(f"ratio of the fit's PSF error to the free-form floor: {err_psf / floor:.3f}")
 
-# sphinx_gallery_thumbnail_number = 5
+# sphinx_gallery_thumbnail_number = 4
