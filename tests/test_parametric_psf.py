@@ -134,7 +134,8 @@ def test_equivalent_parameters_give_the_same_kernel(gaussian, sigma, angle):
     kernel = gaussian["gaussian_kernel"]
     canonical = gaussian["canonical_parameters"](*sigma, angle)
     a = kernel(torch.tensor(sigma, dtype=torch.float64), torch.tensor(angle, dtype=torch.float64), 25)
-    b = kernel(torch.tensor(canonical[:2], dtype=torch.float64), torch.tensor(canonical[2], dtype=torch.float64), 25)
+    b = kernel(torch.tensor(canonical[:2], dtype=torch.float64),
+               torch.tensor(canonical[2], dtype=torch.float64), 25)
     torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
@@ -207,4 +208,5 @@ def test_psfs_of_rejects_bad_input(zernike):
 
 def test_every_sign_pattern_was_tried(zernike):
     assert zernike["patterns"].shape == (2 ** len(zernike["NOLL"]), len(zernike["NOLL"]))
-    assert len({tuple(r.tolist()) for r in zernike["patterns"]}) == len(list(itertools.product([1, -1], repeat=8)))
+    distinct = {tuple(r.tolist()) for r in zernike["patterns"]}
+    assert len(distinct) == len(list(itertools.product([1, -1], repeat=8)))

@@ -10,7 +10,7 @@ minima of this non-convex fit.
 
 :class:`deepinv.physics.generator.DiffractionBlurGenerator` builds the point-spread function
 (PSF) from the coefficients :math:`a = (a_4, \dots, a_{11})` of the Zernike polynomials
-:math:`z_j` (Noll's numbering) as
+:math:`z_j` (Noll's numbering [#Noll1976]_) as
 
 .. math::
 
@@ -153,7 +153,8 @@ FC_SHARED = torch.tensor([[FC]], device=device)
 def psfs_of(coeff):
     """PSFs (B, 1, K, K) of the coefficient vectors ``coeff`` (B, 8), differentiable."""
     if not isinstance(coeff, torch.Tensor) or coeff.dim() != 2 or coeff.shape[1] != len(NOLL):
-        raise ValueError(f"expected coefficients of shape (B, {len(NOLL)}), got {getattr(coeff, 'shape', coeff)}")
+        shape = tuple(coeff.shape) if isinstance(coeff, torch.Tensor) else type(coeff).__name__
+        raise ValueError(f"expected coefficients of shape (B, {len(NOLL)}), got {shape}")
     if not torch.isfinite(coeff).all():
         raise ValueError("psfs_of got NaN or infinite coefficients")
     return psf_generator.step(coeff=coeff, fc=FC_SHARED)["filter"]
@@ -179,7 +180,8 @@ with torch.no_grad():
 differences = (flipped - k_true).flatten(1).norm(dim=1) / k_true.norm()
 same = differences < 1e-5
 SIGN_GROUP = patterns[same]
-print(f"sign patterns that give the true PSF (relative difference < 1e-5): {same.sum().item()} of {len(patterns)}")
+print(f"sign patterns that give the true PSF (relative difference < 1e-5): "
+      f"{same.sum().item()} of {len(patterns)}")
 for signs, diff in zip(SIGN_GROUP, differences[same]):
     flipped_terms = [j for j, s in zip(NOLL, signs.tolist()) if s < 0]
     print(f"  flip Noll {flipped_terms if flipped_terms else 'none'}: relative difference {diff.item():.1e}")
@@ -351,7 +353,7 @@ print(f"free-form floor (relative PSF error of the exact simplex least-squares k
 # A single start falls into whichever valley it starts in.  Since a PSF and its loss are cheap,
 # we first *screen*: draw many coefficient vectors uniformly in the box the truth was drawn from
 # (seeded), evaluate their losses in batches, and keep the few best.  Each of them is then refined
-# with :class:`torch.optim.Adam` and a cosine schedule
+# with :class:`torch.optim.Adam` [#Kingma2015]_ and a cosine schedule
 # (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`); all starts run as one batch, which is
 # exact because the loss is a sum over the batch and each start's gradient only depends on its
 # own coefficients.  The answer is the start with the lowest final loss — chosen by the loss,
@@ -364,7 +366,8 @@ LR = 0.01  # Adam's learning rate, in waves
 SCREEN_SEED = 1  # seed of the screened candidates
 
 start = time.perf_counter()
-candidates = AMPLITUDE * (torch.rand(N_CANDIDATES, len(NOLL), generator=torch.Generator("cpu").manual_seed(SCREEN_SEED)) - 0.5)
+screen_rng = torch.Generator("cpu").manual_seed(SCREEN_SEED)
+candidates = AMPLITUDE * (torch.rand(N_CANDIDATES, len(NOLL), generator=screen_rng) - 0.5)
 candidates = candidates.to(device)
 with torch.no_grad():
     screen_losses = torch.cat([losses_of(psfs_of(chunk)) for chunk in candidates.split(256)])
@@ -398,7 +401,8 @@ print(f"screened {N_CANDIDATES} candidates in {time_screen:.2f} s; refined {N_ST
       f"with {N_ITER} Adam iterations in {time_fit:.1f} s")
 for index in range(N_STARTS):
     print(f"  start {index}: coefficient error {100 * coefficient_error(a_starts[index], a_true)[0]:.1f} % "
-          f"-> {100 * coefficient_error(a_fits[index], a_true)[0]:.2f} %, final loss {final_losses[index].item():.8e}")
+          f"-> {100 * coefficient_error(a_fits[index], a_true)[0]:.2f} %, "
+          f"final loss {final_losses[index].item():.8e}")
 best = final_losses.argmin().item()
 a_hat = a_fits[best : best + 1]
 print(f"lowest final loss: start {best}; loss at the true coefficients {losses_of(k_true).item():.8e}")
@@ -445,7 +449,8 @@ coordinates = torch.linspace(-0.5, 1.5, N_GRID, device=device)
 u, v = torch.meshgrid(coordinates, coordinates, indexing="ij")
 plane = a_true + u.reshape(-1, 1) * direction_1 + v.reshape(-1, 1) * direction_2
 with torch.no_grad():
-    plane_losses = torch.cat([losses_of(psfs_of(chunk)) for chunk in plane.split(256)]).reshape(N_GRID, N_GRID)
+    plane_losses = torch.cat([losses_of(psfs_of(chunk)) for chunk in plane.split(256)])
+plane_losses = plane_losses.reshape(N_GRID, N_GRID)
 stuck = a_fits[worst] - a_true[0]
 stuck_u = ((stuck @ direction_1) / (direction_1 @ direction_1)).item()
 stuck_v = ((stuck - stuck_u * direction_1) @ direction_2 / (direction_2 @ direction_2)).item()
@@ -466,12 +471,12 @@ ax.legend(fontsize=8, loc="upper right")
 plt.show()
 
 # %%
-# Two valleys of equal depth hold the truth and its twin, separated by a ridge: a fit started
-# near one converges to it, and either answer is right, since both give the same PSF.  The stuck
-# start sits in a third, shallower valley — a genuine local minimum of this non-convex problem
-# (phase retrieval, in the optics literature), from which no gradient step escapes.  Screening
-# many random candidates before refining a few is a cheap way to start inside one of the deep
-# valleys, and the final loss tells which refined start got there.
+# Two valleys of equal depth hold the truth and its twin, separated by a ridge: a fit started near
+# one converges to it, and either answer is right, since both give the same PSF.  The stuck start
+# sits in a third, shallower valley — a genuine local minimum of this non-convex problem (phase
+# retrieval, in the optics literature [#Fienup1982]_), which the refinement does not leave.
+# Screening many random candidates before refining a few is a cheap way to start inside one of the
+# deep valleys, and the final loss tells which refined start got there.
 
 # %%
 # Result
@@ -498,3 +503,12 @@ print(f"free-form floor: {floor:.4f}")
 print(f"ratio of the fit's PSF error to the free-form floor: {err_psf / floor:.3f}")
 
 # sphinx_gallery_thumbnail_number = 4
+
+# %%
+# References
+# ----------
+# .. [#Noll1976] R. J. Noll, "Zernike polynomials and atmospheric turbulence", *Journal of the
+#    Optical Society of America* 66(3), 1976.
+# .. [#Fienup1982] J. R. Fienup, "Phase retrieval algorithms: a comparison", *Applied Optics*
+#    21(15), 1982.
+# .. [#Kingma2015] D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", *ICLR* 2015.
