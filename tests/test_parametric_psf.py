@@ -191,6 +191,9 @@ def test_coefficient_error_ignores_the_sign_group_only(zernike):
         assert error(signs * a, a)[0] < 1e-7
     coma_flip = torch.tensor([1.0, 1, 1, -1, 1, 1, 1, 1])
     assert error(coma_flip * a, a)[0] == pytest.approx(2 * 0.07 / a.norm().item(), rel=1e-5)
+    batch = torch.stack([a, coma_flip * a] + [signs * a for signs in zernike["SIGN_GROUP"].cpu()])
+    expected = torch.tensor([error(row, a)[0] for row in batch])
+    torch.testing.assert_close(zernike["coefficient_errors"](batch, a), expected)
 
 
 def test_zernike_psfs_carry_gradients(zernike):

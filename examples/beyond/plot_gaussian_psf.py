@@ -226,7 +226,7 @@ def angle_difference(a, b):
     return min(d, 180.0 - d)
 
 
-swapped = gaussian_kernel(torch.tensor(SIGMA_TRUE[::-1]), torch.tensor(ANGLE_TRUE + 90.0), KERNEL_SIZE)
+swapped = gaussian_kernel(torch.tensor(SIGMA_TRUE[::-1]), torch.tensor(ANGLE_TRUE + 90.0), KERNEL_SIZE).to(device)
 print(f"kernel difference between (3.0, 1.2, 30°) and (1.2, 3.0, 120°): "
       f"{(swapped - k_true).abs().max().item():.1e}")
 p_true = canonical_parameters(*SIGMA_TRUE, ANGLE_TRUE)
@@ -305,7 +305,7 @@ loss_deepinv = (data_fidelity(x=x, y=y, physics=physics).sum() / y.numel()).item
 gap = abs(losses_of(k_true).item() - loss_deepinv) / loss_deepinv
 print(f"relative difference between the quadratic and deepinv's loss at the true kernel: {gap:.1e}")
 
-p_test = torch.tensor([1.0, 0.2, 0.3], requires_grad=True)
+p_test = torch.tensor([1.0, 0.2, 0.3], device=device, requires_grad=True)
 start = time.perf_counter()
 physics.update(filter=gaussian_kernel(p_test[:2].exp(), torch.rad2deg(p_test[2]), KERNEL_SIZE))
 (data_fidelity(x=x, y=y, physics=physics).sum() / y.numel()).backward()
@@ -410,28 +410,29 @@ plt.show()
 # 120° slice, near which its angle settles.
 
 N_GRID = 31 if FAST else 81  # grid points per axis of the landscape
-widths = torch.linspace(0.5, 4.5, N_GRID)
+widths = torch.linspace(0.5, 4.5, N_GRID, device=device)
 s0, s1 = torch.meshgrid(widths, widths, indexing="ij")
 grid_sigma = torch.stack([s0.flatten(), s1.flatten()], dim=1)
 slices = {}
 for angle_slice in (ANGLE_TRUE, ANGLE_TRUE + 90.0):
-    grid_angle = torch.full((grid_sigma.shape[0],), angle_slice)
+    grid_angle = torch.full((grid_sigma.shape[0],), angle_slice, device=device)
     kernels = gaussian_kernel(grid_sigma, grid_angle, KERNEL_SIZE)
     slices[angle_slice] = losses_of(kernels).reshape(N_GRID, N_GRID)
 
-angles = torch.linspace(0.0, 180.0, 4 * N_GRID + 1)
+angles = torch.linspace(0.0, 180.0, 4 * N_GRID + 1, device=device)
 curves = {}
 for label, sigma_slice in (("true widths (3.0, 1.2)", SIGMA_TRUE), ("initial widths (1.0, 2.0)", SIGMA_INIT),
                            ("isotropic (2.0, 2.0)", (2.0, 2.0))):
-    sigmas = torch.tensor(sigma_slice).expand(len(angles), 2)
-    curves[label] = losses_of(gaussian_kernel(sigmas, angles, KERNEL_SIZE))
+    sigmas = torch.tensor(sigma_slice, device=device).expand(len(angles), 2)
+    curves[label] = losses_of(gaussian_kernel(sigmas, angles, KERNEL_SIZE)).cpu()
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
 low = min(v.min().item() for v in slices.values())
 high = max(v.max().item() for v in slices.values())
 levels = np.geomspace(low, high, 30)
 for ax, (angle_slice, landscape) in zip(axes[:2], slices.items()):
-    contour = ax.contourf(widths, widths, landscape.T.numpy(), levels=levels, norm="log", cmap="magma")
+    contour = ax.contourf(widths.cpu(), widths.cpu(), landscape.T.cpu().numpy(), levels=levels, norm="log",
+                          cmap="magma")
     ax.set(xlabel="sigma[0] (pixels)", ylabel="sigma[1] (pixels)",
            title=f"loss over the widths, angle {angle_slice:.0f}°")
 axes[0].plot(*SIGMA_TRUE, marker="*", color="white", markersize=14, linestyle="none",
@@ -444,7 +445,7 @@ for ax in axes[:2]:
     ax.legend(fontsize=8, loc="upper right")
 fig.colorbar(contour, ax=axes[:2], label="loss", ticks=levels[::5], format="%.2e")
 for label, curve in curves.items():
-    axes[2].semilogy(angles, curve, label=label)
+    axes[2].semilogy(angles.cpu(), curve, label=label)
 axes[2].axvline(ANGLE_TRUE, color="gray", linestyle="--", label="true angle")
 axes[2].axvline(ANGLE_TRUE + 90.0, color="gray", linestyle=":", label="true angle + 90°")
 axes[2].set(xlabel="angle (degrees)", ylabel="loss", title="loss over the angle")
@@ -472,7 +473,7 @@ plt.show()
 # errors after mapping the estimate to its representative.
 
 k_hat = gaussian_kernel(sigma_hat, angle_hat, KERNEL_SIZE).detach()
-k_init = gaussian_kernel(torch.tensor(SIGMA_INIT), torch.tensor(ANGLE_INIT), KERNEL_SIZE)
+k_init = gaussian_kernel(torch.tensor(SIGMA_INIT), torch.tensor(ANGLE_INIT), KERNEL_SIZE).to(device)
 err_kernel, psnr_kernel = kernel_errors(k_hat, k_true)
 err_init, _ = kernel_errors(k_init, k_true)
 show_kernels(
