@@ -328,8 +328,9 @@ print(f"one gradient through deepinv.physics.Blur: {time_deepinv:.3f} s, through
 # :class:`torch.optim.Adam` [#Kingma2015]_ with a cosine schedule
 # (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`) does the rest.
 #
-# We start far from the truth: a kernel narrower than the true one in both directions, turned by
-# 60° away from it, whose longer axis is ``sigma[1]`` where the truth's is ``sigma[0]``.
+# We start far from the truth: in canonical form the initial kernel is narrower than the true one
+# in both directions and turned by 30°, and as given its longer width is ``sigma[1]``, where the
+# truth's is ``sigma[0]``.
 
 N_ITER = 50 if FAST else 150  # Adam iterations
 LR = 0.05  # Adam's learning rate, in log-width and radian units
@@ -460,8 +461,8 @@ plt.show()
 # grows with the anisotropy.  The initial guess has its longer width in ``sigma[1]``, and for
 # such widths the best angle is near 120°, not 30°: the long axis of the kernel is what the data
 # pin down, and with ``sigma[1]`` long it points along 120° only when the angle is 120°.  So Adam
-# turns the angle towards 120° from the first iterations, then widens ``sigma[1]`` to 3.0 — it
-# converges to the truth's twin, which is the same blur, and the canonical form maps it back.  For
+# turns the angle towards 120° while it widens ``sigma[1]`` to 3.0 — it converges to the truth's
+# twin, which is the same blur, and the canonical form maps it back.  For
 # an isotropic kernel the curve is flat: the gradient in the angle vanishes there, so a fit
 # started from :math:`\sigma_1 = \sigma_2` could not turn until the widths separate.  That is
 # why the initial guess is anisotropic.

@@ -369,7 +369,7 @@ print(f"free-form floor (relative PSF error of the exact simplex least-squares k
 
 N_CANDIDATES = 256 if FAST else 1024  # random coefficient vectors screened
 N_STARTS = 2 if FAST else 4  # best candidates refined
-N_ITER = 30 if FAST else 100  # Adam iterations per start
+N_ITER = 30 if FAST else 80  # Adam iterations per start
 LR = 0.01  # Adam's learning rate, in waves
 SCREEN_SEED = 1  # seed of the screened candidates
 
