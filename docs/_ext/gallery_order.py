@@ -13,6 +13,8 @@ READING_ORDER = (
     "plot_comparison.py",
     "plot_unknown_noise.py",
     "plot_several_pairs.py",
+    "plot_gaussian_psf.py",
+    "plot_zernike_psf.py",
 )
 
 
