@@ -10,6 +10,7 @@ READING_ORDER = (
     "plot_adam_projection.py",
     "plot_adamw_l1.py",
     "plot_exact_solver.py",
+    "plot_blind_deconvolution.py",
 )
 
 
