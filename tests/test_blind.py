@@ -78,7 +78,9 @@ def test_subpixel_snap_puts_the_peak_on_a_pixel(page):
     assert di == pytest.approx(0.0) and 0.0 < dj < 0.5
     snapped = page["subpixel_shift"](k, -di, -dj)
     assert snapped.sum().item() == pytest.approx(1.0)
-    assert snapped[0, 0, 4, 4] > k[0, 0, 4, 4]
+    columns = torch.arange(9, dtype=torch.float64)
+    centroid = lambda kernel: (kernel[0, 0].sum(0) * columns).sum().item()  # noqa: E731
+    assert centroid(snapped) == pytest.approx(centroid(k) - dj)  # bilinear shifts move the mass exactly
     assert abs(page["peak_offset"](snapped)[1]) < abs(dj)
 
 
@@ -87,10 +89,15 @@ def test_periodic_pad_is_continuous_across_the_wrap(page):
     padded = page["periodic_pad"](image, 6)
     assert padded.shape == (1, 1, 32, 42)
     torch.testing.assert_close(padded[..., 6:-6, 6:-6], image)
-    wrap = torch.cat([padded, padded], dim=-1)  # horizontal neighbours, including across the wrap
-    assert (wrap[..., 1:] - wrap[..., :-1]).abs().max() <= 1.0 / 7 + 1e-12
-    wrap = torch.cat([padded, padded], dim=-2)
-    assert (wrap[..., 1:, :] - wrap[..., :-1, :]).abs().max() <= 1.0 / 7 + 1e-12
+    # cyclic steps from the last image column, through the band and the wrap, to the first one
+    cols = [(c % 42) for c in range(6 + 30 - 1, 42 + 6)]
+    steps = torch.stack([padded[..., (c + 1) % 42] - padded[..., c] for c in cols])
+    edge_gap = (image[..., :, 0] - image[..., :, -1]).abs().max()
+    assert steps.abs().max() <= edge_gap / 13 + 1e-12  # 2 * 6 + 1 equal steps
+    rows = [(r % 32) for r in range(6 + 20 - 1, 32 + 6)]
+    steps = torch.stack([padded[..., (r + 1) % 32, :] - padded[..., r, :] for r in rows])
+    edge_gap = (padded[..., 6, :] - padded[..., -7, :]).abs().max()
+    assert steps.abs().max() <= edge_gap / 13 + 1e-12
 
 
 def test_image_step_without_prior_inverts_the_blur(page):

@@ -576,14 +576,14 @@ show_kernels(
 # results are compared with the same sharp image.  PSNR is measured on the part of the image that
 # the valid convolution observes.
 
-N_ITER_DEBLUR = 10 if FAST else 50  # iterations of the TV deconvolution
+N_ITER_DEBLUR = 10 if FAST else 25  # iterations of the TV deconvolution
 
 
 def deblur(k):
     """TV-regularised deconvolution of y with kernel k."""
     solver = dinv.optim.optim_builder(
         iteration="PGD",
-        prior=dinv.optim.TVPrior(n_it_max=20),
+        prior=dinv.optim.TVPrior(n_it_max=10),
         data_fidelity=dinv.optim.L2(),
         params_algo={"stepsize": 1.0, "lambda": 0.01},
         max_iter=N_ITER_DEBLUR,
