@@ -45,8 +45,9 @@ def output() -> str:
 
 
 def only(pattern: re.Pattern, text: str) -> tuple[float, ...]:
-    found = pattern.findall(text)
-    assert len(found) == 1, f"expected one line matching {pattern.pattern!r}, found {len(found)}"
+    found = set(pattern.findall(text))  # a figure may be printed twice (result, then summary)
+    assert len(found) == 1, f"expected one value on lines matching {pattern.pattern!r}, found {found}"
+    found = list(found)
     values = found[0] if isinstance(found[0], tuple) else (found[0],)
     return tuple(float(v) for v in values)
 
