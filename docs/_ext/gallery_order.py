@@ -15,6 +15,7 @@ READING_ORDER = (
     "plot_several_pairs.py",
     "plot_gaussian_psf.py",
     "plot_zernike_psf.py",
+    "plot_blind_deconvolution.py",
 )
 
 
