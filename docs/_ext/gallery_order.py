@@ -11,10 +11,10 @@ READING_ORDER = (
     "plot_adamw_l1.py",
     "plot_exact_solver.py",
     "plot_comparison.py",
-    "plot_unknown_noise.py",
-    "plot_several_pairs.py",
     "plot_gaussian_psf.py",
     "plot_zernike_psf.py",
+    "plot_unknown_noise.py",
+    "plot_several_pairs.py",
     "plot_blind_deconvolution.py",
 )
 
