@@ -77,6 +77,9 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# Light or dark follows the reader's system setting until the switch in the header is used (an
+# empty mode makes the theme's script log an error in the browser console).
+html_context = {"default_mode": "auto"}
 
 # -- Copy buttons ----------------------------------------------------------------------------------
 # Copy the code only: interactive prompts (">>> ", "... ", "$ ") and output lines are left out.
