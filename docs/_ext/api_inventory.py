@@ -178,9 +178,30 @@ def public_modules() -> list[tuple[str, types.ModuleType]]:
     return sorted(found.items())
 
 
+#: public torch namespaces that ``import torch`` may leave unimported
+TORCH_EXTRA = ("torch.distributions", "torch.utils.data", "torch.func", "torch.special", "torch.fft")
+
+
+def import_everything() -> None:
+    """Import deepinv (and so torch), every deepinv submodule, and a few torch namespaces."""
+    import importlib
+    import pkgutil
+
+    import deepinv
+
+    found = pkgutil.walk_packages(deepinv.__path__, "deepinv.", onerror=lambda name: None)
+    names = [m.name for m in found] + list(TORCH_EXTRA)
+    for name in names:
+        if _public(name):
+            try:
+                importlib.import_module(name)
+            except Exception:  # an optional dependency that is not installed
+                pass
+
+
 def walk() -> dict[str, list[tuple[str, str, str]]]:
     """Entries ``(name, role, url)`` per package, for every public deepinv/torch path."""
-    import deepinv  # noqa: F401  (imports torch and the deepinv subpackages)
+    import_everything()
 
     entries: dict[str, dict[str, tuple[str, str]]] = {p: {} for p in PACKAGES}
     classes: dict[str, tuple[type, str]] = {}
@@ -247,7 +268,9 @@ def write_inventories(outdir: Path) -> None:
             inv.objects.append(
                 soi.DataObjStr(name=name, domain="py", role=role, priority="1", uri=url, dispname="-")
             )
-        soi.writebytes(str(outdir / f"{package}.inv"), soi.compress(inv.data_file(contract=True)))
+        partial = outdir / f"{package}.inv.{os.getpid()}"
+        soi.writebytes(str(partial), soi.compress(inv.data_file(contract=True)))
+        os.replace(partial, outdir / f"{package}.inv")  # never a half-written inventory
         print(f"{package}: {len(items)} entries")
 
 
@@ -281,7 +304,6 @@ def _on_config_inited(app, config):
     for package in PACKAGES:
         mapping[package] = (BASE_URLS[package], str(folder / f"{package}.inv"))
     config.intersphinx_mapping = mapping
-    config.intersphinx_disabled_reftypes = []
 
 
 def _on_missing_reference(app, env, node, contnode):
@@ -297,7 +319,8 @@ def _on_missing_reference(app, env, node, contnode):
     inventory = InventoryAdapter(env).named_inventory.get(_root(target), {})
     for objtype, objects in inventory.items():
         if objtype.startswith("py:") and target in objects:
-            uri = objects[target].uri
+            item = objects[target]
+            uri = getattr(item, "uri", None) or item[2]  # Sphinx >= 8.2 items, else tuples
             reference = nodes.reference("", "", internal=False, refuri=uri, reftitle=target)
             reference += contnode
             return reference

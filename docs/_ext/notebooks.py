@@ -206,15 +206,15 @@ def rewrite_zip(path: Path, notebooks: dict[str, bytes]) -> None:
         path.write_bytes(out.getvalue())
 
 
-def inventory_urls(folder: Path) -> dict[str, str]:
-    import sphobjinv as soi
+def inventory_urls(env) -> dict[str, str]:
+    """``name -> URL`` of every object in the intersphinx inventories Sphinx has loaded."""
+    from sphinx.ext.intersphinx import InventoryAdapter
 
     urls = {}
-    for inv_file in sorted(folder.glob("*.inv")):
-        inv = soi.Inventory(str(inv_file))
-        base = {"deepinv": "https://deepinv.org/", "torch": "https://docs.pytorch.org/docs/stable/"}[inv.project]
-        for obj in inv.objects:
-            urls.setdefault(obj.name, base + obj.uri_expanded)
+    for objtype, objects in sorted(InventoryAdapter(env).main_inventory.items()):
+        if objtype.startswith("py:"):
+            for name, item in objects.items():
+                urls.setdefault(name, getattr(item, "uri", None) or item[2])
     return urls
 
 
@@ -231,11 +231,9 @@ def process_gallery(gallery: Path, urls: dict[str, str], macros: dict, pins: dic
 
 
 def _on_builder_inited(app):
-    from api_inventory import inventory_dir
-
     conf = app.config.sphinx_gallery_conf
     src = Path(app.srcdir)
-    urls = inventory_urls(inventory_dir(app.confdir))
+    urls = inventory_urls(app.env)  # loaded by intersphinx at builder-inited, priority 500
     macros = (app.config.mathjax3_config or {}).get("tex", {}).get("macros", {})
     pins = requirement_pins(Path(app.confdir) / "requirements.txt")
     for gallery_dir in conf["gallery_dirs"]:
