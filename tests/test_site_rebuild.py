@@ -24,5 +24,9 @@ def test_no_change_rebuild_executes_no_example():
     assert result.returncode == 0, log[-3000:]
     executed = re.findall(r"executed (\d+) out of (\d+)", log)
     assert executed, log[-3000:]
-    print(f"\nno-change rebuild: {seconds:.1f} s, sphinx-gallery executed {executed[0][0]} of {executed[0][1]} examples")
+    skipped = re.findall(r"after excluding (\d+) files? that had previously been run", log)
+    print(
+        f"\nno-change rebuild: {seconds:.1f} s; sphinx-gallery executed {executed[0][0]} examples "
+        f"(out of {executed[0][1]} to run), {skipped[0] if skipped else '?'} unchanged ones skipped"
+    )
     assert executed[0][0] == "0", log[-3000:]
