@@ -30,7 +30,9 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx-mathjax-offline",  # serves MathJax 3 from _static instead of a CDN
     "offline_assets",  # docs/_ext: keeps the execution-times pages free of CDN scripts
-    "api_links",  # docs/_ext: roles to deepinv/torch link to their official docs, offline
+    "api_inventory",  # docs/_ext: intersphinx inventories of deepinv/torch, made from the installed packages
+    "sphinx_copybutton",  # a copy button on every code block (its JS/CSS ship in _static)
+    "notebooks",  # docs/_ext: notebooks that install what is missing, with readable links and macros
 ]
 
 templates_path = ["docs/_templates"]
@@ -75,6 +77,16 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# Light or dark follows the reader's system setting until the switch in the header is used (an
+# empty mode makes the theme's script log an error in the browser console).
+html_context = {"default_mode": "auto"}
+
+# -- Copy buttons ----------------------------------------------------------------------------------
+# Copy the code only: interactive prompts (">>> ", "... ", "$ ") and output lines are left out.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = False
+copybutton_exclude = ".linenos, .gp, .go"
 html_last_updated_fmt = None
 
 # -- Math ------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
-SITE = ROOT / "_build" / "html"
+# The built site the test_site*.py files check (CALIBRATION_SITE=_build/html-pattern to check another).
+SITE = (ROOT / os.environ.get("CALIBRATION_SITE", "_build/html")).resolve()
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
