@@ -10,6 +10,8 @@ READING_ORDER = (
     "plot_adam_projection.py",
     "plot_adamw_l1.py",
     "plot_exact_solver.py",
+    "plot_robustness.py",
+    "plot_model_mismatch.py",
 )
 
 
