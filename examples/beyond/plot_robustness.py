@@ -25,10 +25,11 @@ the environment variable ``CALIBRATION_GALLERY_FAST=1``.
 # %%
 # The default problem
 # -------------------
-# Every page of this section uses the same data: Grace Hopper's portrait, shipped with matplotlib,
-# centre-cropped and resized to 256×256; a 25×25 motion-blur kernel drawn with seed 123; valid
-# convolution; Gaussian noise of standard deviation 0.02 drawn with seed 0.  All random draws happen
-# on the CPU, then the tensors move to the device, so the numbers are the same on a GPU.
+# This page uses the data of the calibration section: Grace Hopper's portrait, shipped with
+# matplotlib, centre-cropped and resized to 256×256; a 25×25 motion-blur kernel drawn with seed
+# 123; valid convolution; Gaussian noise of standard deviation 0.02 drawn with seed 0.  All random
+# draws happen on the CPU, then the tensors move to the device, so the numbers are the same on a
+# GPU.
 
 import os
 import time
