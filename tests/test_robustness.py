@@ -192,8 +192,16 @@ def test_size_selection_picks_the_smallest_support_holding_the_kernel(mm):
 
 def test_correlate_is_the_linear_term_of_the_quadratic(rb):
     x, y = rb["x"].cpu(), rb["y"].cpu()
-    _, b = rb["blur_quadratic"](x, y, 25)
-    torch.testing.assert_close(rb["correlate"](x, y), b)
+    direct = torch.nn.functional.conv2d(x.double(), y.double()).flatten().flip(0)
+    torch.testing.assert_close(rb["correlate"](x, y), direct, rtol=1e-10, atol=1e-10)
+    # and the quadratic it completes is deepinv's loss: 1/2 kᵀGk - bᵀk + 1/2 ||y||²
+    G, b = rb["blur_quadratic"](x, y, 25)
+    k = rb["k_true"].cpu().double()
+    physics = dinv.physics.Blur(filter=k, padding="valid")
+    loss = dinv.optim.L2()(x=x.double(), y=y.double(), physics=physics).sum()
+    kv = k.flatten()
+    quadratic = 0.5 * kv @ G @ kv - b @ kv + 0.5 * y.double().pow(2).sum()
+    torch.testing.assert_close(quadratic, loss, rtol=1e-10, atol=1e-10)
 
 
 def test_power_iteration_bounds_the_largest_centred_eigenvalue(rb):
