@@ -16,6 +16,8 @@ READING_ORDER = (
     "plot_unknown_noise.py",
     "plot_several_pairs.py",
     "plot_blind_deconvolution.py",
+    "plot_robustness.py",
+    "plot_model_mismatch.py",
 )
 
 
