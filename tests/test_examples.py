@@ -13,8 +13,8 @@ from reference import FAST_SIZE, default_problem
 
 FINAL = re.compile(r"^final relative kernel error: ([0-9.eE+-]+|nan|inf)$", re.MULTILINE)
 INITIAL = re.compile(r"^initial kernel: relative error ([0-9.eE+-]+)", re.MULTILINE)
-# wall times, and ratios of wall times, differ between runs
-TIMING = re.compile(r"\d+(\.\d+)? (m?s|it)\b|\d+× faster")
+# wall times, and ratios of wall times, differ between runs (and so does their padding in tables)
+TIMING = re.compile(r" *\d+(\.\d+)? (m?s|it)\b| *\d+× faster")
 
 
 def calibrates(path):

@@ -47,7 +47,8 @@ def test_table_is_consistent(rows, text):
     assert cap == 5000, "the page in the built site runs at full size"
     for method, row in rows.items():
         final, ratio = float(row["final"]), float(row["ratio"])
-        assert abs(final / floor - ratio) <= 2e-3 * ratio + 2e-3, method
+        # both numbers are printed to four decimals: the floor's rounding alone moves the ratio by 0.4 %
+        assert abs(final / floor - ratio) <= 6e-3 * ratio + 2e-3, method
         if row["to_target"] == "never":
             # stopped by its cap or the end of its schedule, above the target
             assert ratio > 1.1 or final > 1.1 * floor, method

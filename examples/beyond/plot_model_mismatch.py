@@ -13,8 +13,8 @@ The calibration pages assume that the measurement is exactly
 
     y = \forw{x, k} + n, \qquad k \in \simplex,
 
-with the sharp image :math:`x` registered to :math:`y` pixel for pixel and the kernel's support
-known.  Here the data come from a slightly different model each time; we fit the usual model
+with the sharp image :math:`x` registered to :math:`y` pixel for pixel, the kernel's support
+known, and :math:`A` a :class:`deepinv.physics.Blur` with valid padding.  Here the data come from a slightly different model each time; we fit the usual model
 anyway (*without fix*), then a model that contains the missing parameter (*with fix*), and compare
 both with the *matched floor*: the exact least-squares kernel computed with the true model on the
 same data.  Each fix should bring the kernel error back within 1.5 times that floor.

@@ -244,7 +244,7 @@ def solve_simplex_least_squares(G, b, tol=1e-10, max_iter=10_000):
             k[idx] = solution
             gradient = G[:, idx] @ solution - b
             slack = gradient - gradient[idx].mean()  # >= 0 off the support at the minimiser
-            slack[idx] = torch.inf
+            slack[idx] = float("inf")
             entry = torch.argmin(slack)
             if slack[entry] >= -tol * scale:
                 return k, step

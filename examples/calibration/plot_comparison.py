@@ -583,8 +583,6 @@ plt.show()
 # eigenvalue decomposition and its many tiny projections are not, so run ``make bench`` on your
 # own hardware before drawing conclusions from these numbers.
 
-# sphinx_gallery_thumbnail_number = 1
-
 # %%
 # References
 # ----------
