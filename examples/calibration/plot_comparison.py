@@ -418,6 +418,8 @@ print(f"curvature estimate for gallery PGD: L = {lipschitz:.3f}, {time_curvature
 # %%
 # The results
 # -----------
+# Columns: the kernel error where the method stopped, that error as a multiple of the floor, the
+# iterations and seconds it ran, its time to 1.1× the floor, and the torch thread count.
 # "never" means the method stopped — at its cap or at the end of its schedule — before reaching
 # the target.  The exact route's iterations are iterations on the small quadratic, each a
 # 625×625 matrix-vector product, not passes through the blur operator.
@@ -428,15 +430,15 @@ def format_time(value):
 
 
 threads = torch.get_num_threads()
-header = (f"{'method':<20} {'final error':>11} {'× floor':>8} {'iterations':>10} "
-          f"{'seconds':>9} {'to 1.1× floor':>13} {'threads':>7}")
+header = (f"{'method':<18} {'error':>7} {'×floor':>6} {'iter.':>5} "
+          f"{'seconds':>9} {'to 1.1×':>9} {'threads':>7}")
 print(f"benchmark on {device_name}, image {IMG_SIZE}×{IMG_SIZE}, kernel {KERNEL_SIZE}×{KERNEL_SIZE}, "
       f"cap {MAX_ITER} iterations")
 print(header)
 print("-" * len(header))
 for r in results:
-    print(f"{r['method']:<20} {r['final']:>11.4f} {r['final'] / floor:>8.3f} {r['iterations']:>10d} "
-          f"{r['time']:>7.2f} s {format_time(r['time_to_target']):>13} {threads:>7d}")
+    print(f"{r['method']:<18} {r['final']:>7.4f} {r['final'] / floor:>6.3f} {r['iterations']:>5d} "
+          f"{r['time']:>7.2f} s {format_time(r['time_to_target']):>9} {threads:>7d}")
 
 # %%
 # Kernel error against iterations and against seconds, on log axes.  The dashed line is the
