@@ -20,6 +20,34 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
 # The built site the test_site*.py files check (CALIBRATION_SITE=_build/html-pattern to check another).
 SITE = (ROOT / os.environ.get("CALIBRATION_SITE", "_build/html")).resolve()
+
+
+# -- Reading the built site (shared by the tests/test_site*.py files) ---------------------------------
+GALLERY = SITE / "auto_examples"
+
+
+def soup(path: Path):
+    """The parsed HTML of ``path``."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def example_html(stem: str) -> Path:
+    """The built page of the example ``stem`` (exactly one, wherever its section is)."""
+    matches = list(GALLERY.rglob(f"{stem}.html"))
+    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}: build the site first"
+    return matches[0]
+
+
+def output_blocks(page: Path) -> list[str]:
+    """The printed output blocks of a built example page."""
+    return [div.get_text() for div in soup(page).select("div.sphx-glr-script-out pre")]
+
+
+def printed_output(stem: str) -> str:
+    """Everything the example ``stem`` printed in the build, as one text."""
+    return "\n".join(output_blocks(example_html(stem)))
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -6,16 +6,14 @@ A missing build is a failure, not a skip.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import EXAMPLES, ROOT, SITE
+from conftest import EXAMPLES, GALLERY, ROOT, SITE, example_html, output_blocks, soup
 from reference import default_problem, floor_error
 
-GALLERY = SITE / "auto_examples"
 CALIBRATION_PAGES = {  # page -> allowed ratio of its final kernel error to the exact floor
     "plot_projected_gradient": 1.2,
     "plot_adam_projection": 1.2,
@@ -24,20 +22,6 @@ CALIBRATION_PAGES = {  # page -> allowed ratio of its final kernel error to the 
 }
 FINAL = re.compile(r"final relative kernel error: ([0-9.eE+-]+)")
 HTML_FILES = sorted(SITE.rglob("*.html")) if SITE.is_dir() else []
-
-
-def soup(path: Path) -> BeautifulSoup:
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-
-
-def example_html(stem: str) -> Path:
-    matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}"
-    return matches[0]
-
-
-def output_blocks(page: Path) -> list[str]:
-    return [div.get_text() for div in soup(page).select("div.sphx-glr-script-out pre")]
 
 
 def is_remote(url: str | None) -> bool:

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from reference import default_problem, floor_error
-from test_site import example_html, output_blocks
+from conftest import printed_output
 
 METHODS = ("seed PGD", "gallery PGD", "seed Adam", "gallery Adam", "seed AdamW + L1",
            "gallery AdamW + L1", "exact (G + FISTA)")
@@ -25,7 +25,7 @@ SCALING = re.compile(r"^\s+(\d+)\s+(\d+)\s+[0-9.]+ ms\s+[0-9.]+ s\s+[0-9.]+ s\s+
 
 @pytest.fixture(scope="module")
 def text():
-    return "\n".join(output_blocks(example_html("plot_comparison")))
+    return printed_output("plot_comparison")
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,11 @@ calibrated kernels, and its running time.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
 
-from conftest import SITE
+from conftest import printed_output
 
-GALLERY = SITE / "auto_examples"
 STEM = "plot_blind_deconvolution"
 NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 BLIND = re.compile(r"^blind kernel error \(after shift alignment\): " + NUMBER + r"$", re.MULTILINE)
@@ -28,20 +25,9 @@ TIMES = re.compile(r"^running time: blind estimate " + NUMBER + r" s, calibratio
 SHAPES = re.compile(r"^image \(1, 3, 256, 256\), measurement \(1, 3, 232, 232\), kernel \(1, 1, 25, 25\)$", re.MULTILINE)
 
 
-def example_html(stem: str) -> Path:
-    matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}"
-    return matches[0]
-
-
-def output_blocks(page: Path) -> list[str]:
-    doc = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
-    return [div.get_text() for div in doc.select("div.sphx-glr-script-out pre")]
-
-
 @pytest.fixture(scope="module")
 def output() -> str:
-    return "\n".join(output_blocks(example_html(STEM)))
+    return printed_output(STEM)
 
 
 def only(pattern: re.Pattern, text: str) -> tuple[float, ...]:

@@ -24,24 +24,13 @@ from urllib.parse import urlparse
 import pytest
 from bs4 import BeautifulSoup, NavigableString
 
-from conftest import EXAMPLES, ROOT, SITE
+from conftest import EXAMPLES, ROOT, example_html, soup
 
-GALLERY = SITE / "auto_examples"
 GALLERY_SRC = ROOT / "docs" / "auto_examples"
 PACKAGES = ("deepinv", "torch")
 API_HOSTS = {"deepinv.org": "deepinv", "docs.pytorch.org": "torch"}
 DOTTED = re.compile(r"\b(?:torch|dinv|deepinv)(?:\.[A-Za-z_]\w*)+")
 SKIPPED_TOKENS = re.compile(r"^(c|s|nn)")  # pygments: comments, strings, imported module names
-
-
-def soup(path: Path) -> BeautifulSoup:
-    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-
-
-def example_html(stem: str) -> Path:
-    matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}: build first"
-    return matches[0]
 
 
 def is_api_link(a) -> bool:

@@ -6,24 +6,10 @@ Run ``make html`` first; a missing build is a failure, not a skip.
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
-from bs4 import BeautifulSoup
-
-from conftest import SITE
-
-GALLERY = SITE / "auto_examples"
 
 
-def example_html(stem: str) -> Path:
-    matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}"
-    return matches[0]
+from conftest import printed_output as printed
 
-
-def printed(stem: str) -> str:
-    doc = BeautifulSoup(example_html(stem).read_text(encoding="utf-8"), "html.parser")
-    return "\n".join(div.get_text() for div in doc.select("div.sphx-glr-script-out pre"))
 
 
 def test_noise_level_mean_over_ten_draws_is_within_3_percent():

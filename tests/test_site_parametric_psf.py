@@ -7,31 +7,17 @@ build or a missing line is a failure, not a skip.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
 
-from conftest import SITE
+from conftest import printed_output
 
-GALLERY = SITE / "auto_examples"
 NUMBER = r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
-
-
-def example_html(stem: str) -> Path:
-    matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}"
-    return matches[0]
-
-
-def output_blocks(page: Path) -> list[str]:
-    doc = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
-    return [div.get_text() for div in doc.select("div.sphx-glr-script-out pre")]
 
 
 def printed(stem: str, label: str) -> float:
     """The one number the page printed after ``label`` at the start of a line."""
-    text = "\n".join(output_blocks(example_html(stem)))
+    text = printed_output(stem)
     found = re.findall(rf"^\s*{re.escape(label)}\s*{NUMBER}", text, re.MULTILINE)
     assert len(found) == 1, f"{stem}: expected exactly one line starting with {label!r}, found {found}"
     return float(found[0])
@@ -58,7 +44,7 @@ def test_gaussian_angle_within_3_degrees(gaussian_errors):
 
 
 def test_gaussian_page_states_units():
-    text = "\n".join(output_blocks(example_html("plot_gaussian_psf")))
+    text = printed_output("plot_gaussian_psf")
     assert re.search(rf"^sigma_1 relative error: {NUMBER} %$", text, re.MULTILINE)
     assert re.search(rf"^angle error: {NUMBER} degrees$", text, re.MULTILINE)
 
@@ -90,7 +76,7 @@ def test_zernike_ratio_is_the_ratio_of_the_printed_errors(zernike_numbers):
 
 
 def test_zernike_page_reports_the_sign_group_it_found():
-    text = "\n".join(output_blocks(example_html("plot_zernike_psf")))
+    text = printed_output("plot_zernike_psf")
     found = re.findall(r"sign patterns that give the true PSF .*: (\d+) of (\d+)", text)
     assert found == [("2", "256")]
     assert "flip Noll [4, 5, 6, 11]" in text

@@ -6,14 +6,11 @@ The numbers are read from the pages' printed output, so they are the ones the re
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
 
-from conftest import SITE
+from conftest import printed_output as printed
 
-GALLERY = SITE / "auto_examples"
 MAX_RATIO = 1.5  # each fix must bring the kernel error within 1.5× the matched-model floor
 MISMATCH = re.compile(
     r"^(?P<name>[^\n:]+): error without fix (?P<without>[0-9.]+), with fix (?P<fix>[0-9.]+), "
@@ -30,17 +27,6 @@ CONTENT = re.compile(
     r"solver residual at most (?P<residual>[0-9.eE+-]+)$",
     re.MULTILINE,
 )
-
-
-def example_html(stem: str) -> Path:
-    matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}; run make html"
-    return matches[0]
-
-
-def printed(stem: str) -> str:
-    page = BeautifulSoup(example_html(stem).read_text(encoding="utf-8"), "html.parser")
-    return "\n".join(div.get_text() for div in page.select("div.sphx-glr-script-out pre"))
 
 
 @pytest.fixture(scope="module")
