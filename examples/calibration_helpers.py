@@ -1,0 +1,217 @@
+"""Helpers that several gallery pages share: one text for each, kept here.
+
+The pages import them (``from calibration_helpers import solve_simplex_ls``); the downloadable
+``.py`` and ``.ipynb`` files of every page carry a copy of the helpers they use, so each download
+runs on its own.  The page that teaches a helper defines it in full, with the same text as here
+(a test checks that they agree): the projection on the projected-gradient page, the quadratic and
+the exact solver on the exact-kernel page.
+"""
+
+import numpy as np
+import PIL.Image
+import torch
+from matplotlib.cbook import get_sample_data
+from torch.fft import irfft, irfft2, rfft, rfft2
+from torch.nn.functional import pad
+
+
+def load_photo(size):
+    """Grace Hopper's portrait, centre-cropped to a square, as a (1, 3, size, size) tensor in [0, 1]."""
+    with get_sample_data("grace_hopper.jpg") as file:
+        image = PIL.Image.open(file).convert("RGB")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
+    return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
+
+
+def project_simplex(v):
+    """Euclidean projection of each ``v[b]`` onto {k : k >= 0, sum(k) = 1}.
+
+    ``v`` has shape ``(B, ...)`` and any layout; the result has the same shape, dtype and device.
+    """
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"project_simplex expects a torch.Tensor, got {type(v).__name__}")
+    if not v.is_floating_point():
+        raise TypeError(f"project_simplex expects a floating-point tensor, got dtype {v.dtype}")
+    if v.dim() < 2 or v.shape[0] == 0 or v[0].numel() == 0:
+        raise ValueError(
+            f"project_simplex expects a non-empty batch of shape (B, ...), got shape {tuple(v.shape)}"
+        )
+    if not torch.isfinite(v).all():
+        raise ValueError("project_simplex got NaN or infinite values; check the step size")
+    with torch.no_grad():
+        flat = v.reshape(v.shape[0], -1)  # reshape copies when the layout requires it
+        # Entries more than 1 below the row's maximum end at 0 whatever their value: shifting by
+        # the maximum and clipping at -1 changes nothing and keeps every sum small (no overflow,
+        # no large value swallowing the 1 in float32).
+        shifted = (flat - flat.amax(dim=1, keepdim=True)).clamp_min(-1.0)
+        u = torch.sort(shifted, dim=1, descending=True).values
+        cumsum = u.cumsum(dim=1) - 1.0
+        index = torch.arange(1, flat.shape[1] + 1, device=v.device, dtype=v.dtype)
+        positive = u - cumsum / index > 0  # always true for the largest entry
+        rho = torch.where(positive, index, torch.zeros_like(index)).amax(dim=1, keepdim=True)
+        threshold = cumsum.gather(1, rho.long() - 1) / rho
+        return (shifted - threshold).clamp_min(0.0).reshape(v.shape)
+
+
+def blur_quadratic(x, y, kernel_size):
+    """``G`` (B, K², K²) and ``b`` (B, K²), in float64, of each pair ``(x[i], y[i])``.
+
+    ``1/2 ||Blur(k, padding="valid")(x[i]) - y[i]||² = 1/2 kᵀ G[i] k - b[i]ᵀ k + 1/2 ||y[i]||²``
+    for every kernel ``k`` of size K×K (flattened), summed over the colour channels.
+    """
+    if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
+        raise ValueError(f"expected x (B, C, H, W) and y (B, C, h, w), got {tuple(x.shape)}, {tuple(y.shape)}")
+    K, (H, W), dev = kernel_size, x.shape[-2:], x.device
+    if tuple(y.shape[-2:]) != (H - K + 1, W - K + 1):
+        raise ValueError(f"y must be the valid blur of x by a {K}×{K} kernel: {tuple(y.shape[-2:])}")
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError("blur_quadratic got NaN or infinite values")
+    if x.shape[0] > 1:  # one pair at a time keeps the intermediate arrays small
+        pairs = [blur_quadratic(x[i : i + 1], y[i : i + 1], K) for i in range(x.shape[0])]
+        return torch.cat([G for G, _ in pairs]), torch.cat([b for _, b in pairs])
+    x, y, m = x.double(), y.double(), K - 1
+    di, dj = torch.arange(K, device=dev), torch.arange(-m, K, device=dev)  # the lags d = (di, dj)
+    n = (H + K, W + 2 * K)  # FFT sizes with no wrap-around at these lags
+    # G[(i, j), (i + di, j + dj)] is the sum over the window of the valid blur at (i, j) of
+    # x(u) x(u + d).  Sum over the whole image first, every lag at once by FFT ...
+    X = rfft2(x, s=n)
+    total = irfft2((X.conj() * X).sum(1), s=n)[:, di][..., dj % n[1]]  # (B, K, 2K-1)
+
+    def line_sums(z, lines, offsets, lags, length):
+        """sum_v z(l, v) z(l + o, v + t) for each line l, offset o and lag t (zero beyond z)."""
+        Z = rfft(pad(z, (0, 0, K, K)), n=length)
+        pairs = Z[:, :, lines + K, None].conj() * Z[:, :, lines[:, None] + offsets + K]
+        return irfft(pairs.sum(1), n=length)[..., lags % length]
+
+    # ... then remove the m = K-1 rows and columns at each edge that a window leaves out, ...
+    edge = torch.arange(m, device=dev)
+    top, bottom = line_sums(x, edge, di, dj, n[1]), line_sums(x, edge + H - m, di, dj, n[1])
+    xt = x.transpose(-1, -2)
+    left = line_sums(xt, edge, dj, di, n[0]).transpose(-1, -2)
+    right = line_sums(xt, edge + W - m, dj, di, n[0]).transpose(-1, -2)
+    # ... and add back the m×m corners, which both a row and a column removed.
+    xp = pad(x, (K, K, K, K))
+
+    def corner(r0, c0):  # x(u) x(u + d) summed over channels, u in the corner at (r0, c0)
+        near = xp[..., r0 + K : r0 + K + m + K - 1, c0 + K - m : c0 + K + m + K - 1]
+        shifted = near.unfold(-2, K, 1).unfold(-2, 2 * K - 1, 1)  # [.., r, c, di, dj + m]
+        return (x[..., r0 : r0 + m, c0 : c0 + m, None, None] * shifted).sum(1)
+
+    def before(t, dim):  # entry i: the sum of the entries < i along dim
+        return pad(t.cumsum(dim), (0, 0) * (t.dim() - 1 - dim) + (1, 0))
+
+    def after(t, dim):  # entry i: the sum of the entries >= i along dim
+        return t.sum(dim, keepdim=True) - before(t, dim)
+
+    window = (
+        total[:, None, None]
+        - (before(top, 1) + after(bottom, 1))[:, :, None]
+        - (before(left, 1) + after(right, 1))[:, None, :]
+        + before(before(corner(0, 0), 1), 2)
+        + after(before(corner(0, W - m), 1), 2)
+        + before(after(corner(H - m, 0), 1), 2)
+        + after(after(corner(H - m, W - m), 1), 2)
+    )  # window[b, i, j, di, dj + m]
+    i, j, a, s = torch.meshgrid(di, di, di, torch.arange(2 * K - 1, device=dev), indexing="ij")
+    keep = (i + a < K) & (j + s - m >= 0) & (j + s - m < K)
+    i, j, a, s = i[keep], j[keep], a[keep], s[keep]
+    G = x.new_zeros(x.shape[0], K, K, K, K)
+    G[:, i, j, i + a, j + s - m] = window[:, i, j, a, s]
+    G[:, i + a, j + s - m, i, j] = window[:, i, j, a, s]
+    # deepinv convolves (flips the kernel); b correlates x with y
+    G = G.reshape(-1, K * K, K * K).flip(-1, -2)
+    b = irfft2((rfft2(y, s=(H, W)).conj() * rfft2(x, s=(H, W))).sum(1), s=(H, W))[:, :K, :K]
+    return G, b.reshape(-1, K * K).flip(-1)
+
+
+def solve_simplex_ls(G, b, tol=1e-12):
+    """The exact minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` over the simplex, for every ``i``.
+
+    ``G`` has shape (B, n, n) (symmetric, positive semi-definite), ``b`` shape (B, n); returns
+    ``k`` of shape (B, n) in the dtype of ``b``.  A primal active-set method: start at the best
+    vertex; solve the problem restricted to the support with the constraint sum(k) = 1 (a small
+    linear system); if that solution leaves the simplex, step towards it until the first entry
+    reaches zero and drop that entry; otherwise add the entry whose gradient undercuts the
+    multiplier most, until none does (the optimality conditions hold to ``tol``).
+    """
+    if G.dim() != 3 or b.dim() != 2 or G.shape != (b.shape[0], b.shape[1], b.shape[1]):
+        raise ValueError(f"expected G (B, n, n) and b (B, n), got {tuple(G.shape)}, {tuple(b.shape)}")
+    if not (G.is_floating_point() and b.is_floating_point()):
+        raise TypeError(f"expected floating-point G and b, got {G.dtype} and {b.dtype}")
+    if not (torch.isfinite(G).all() and torch.isfinite(b).all()):
+        raise ValueError("solve_simplex_ls got NaN or infinite values")
+    G = G.to(b.dtype)
+    (B, n), dev = b.shape, b.device
+    rows = torch.arange(B, device=dev)
+    diagonal = G.diagonal(dim1=-2, dim2=-1)
+    scale = diagonal.abs().amax(-1) + b.abs().amax(-1)  # the size of the gradient's entries
+    k = torch.zeros_like(b)
+    k[rows, (0.5 * diagonal - b).argmin(1)] = 1.0  # the best vertex
+    support = k > 0
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    for _ in range(3 * n + 100):
+        # The equality-constrained minimiser on each support: a KKT system padded to one size.
+        count = support.sum(1)
+        s = int(count.max())
+        index = torch.argsort((~support).to(torch.int8), dim=1, stable=True)[:, :s]
+        valid = torch.arange(s, device=dev) < count[:, None]
+        kkt = torch.zeros(B, s + 1, s + 1, dtype=b.dtype, device=dev)
+        kkt[:, :s, :s] = torch.where(
+            valid[:, :, None] & valid[:, None, :],
+            G[rows[:, None, None], index[:, :, None], index[:, None, :]],
+            torch.eye(s, dtype=b.dtype, device=dev),
+        )
+        kkt[:, :s, s] = kkt[:, s, :s] = valid.to(b.dtype)
+        rhs = torch.cat([torch.where(valid, b.gather(1, index), 0.0), torch.ones_like(b[:, :1])], 1)
+        solution, info = torch.linalg.solve_ex(kkt, rhs)
+        if (info != 0).any():  # a singular G on the support: a tiny ridge picks one minimiser
+            ridge = 1e-13 * scale[:, None, None] * torch.eye(s + 1, dtype=b.dtype, device=dev)
+            ridge[:, s, s] = 0.0
+            solution = torch.linalg.solve(kkt + ridge, rhs)
+        z = torch.zeros_like(b).scatter(1, index, torch.where(valid, solution[:, :s], 0.0))
+        z = torch.where(support & ~done[:, None], z, k)
+        # Step towards z, stopping where the first entry of the support reaches zero.
+        negative = support & (z <= 0)
+        ratio = torch.where(negative, k / (k - z).clamp_min(torch.finfo(b.dtype).tiny), torch.inf)
+        step = ratio.amin(1, keepdim=True).clamp(max=1.0)
+        k = torch.where(support, k + step * (z - k), 0.0)
+        blocked = negative.any(1)
+        support = support & ~(blocked[:, None] & (negative & (ratio <= step) | (k <= 0)))
+        k = torch.where(support, k.clamp_min(0.0), 0.0)
+        # Where z was feasible: is some entry off the support worth adding?
+        gradient = torch.einsum("bij,bj->bi", G, k) - b
+        multiplier = (gradient * support).sum(1) / support.sum(1)
+        slack = torch.where(support, torch.inf, gradient - multiplier[:, None])
+        worst, entry = slack.min(1)
+        add = ~blocked & ~done & (worst < -tol * scale)
+        support[rows[add], entry[add]] = True
+        done = done | (~blocked & ~add)
+        if done.all():
+            break
+    return k
+
+
+def print_table(table):
+    """Print ``{row: {column: value}}`` as aligned columns: the page's measured results.
+
+    Floats are printed with four significant digits; strings (such as timings, ``"1.23 s"``) as
+    they are.  The tests read the same dictionary, and the printed table on the built page.
+    """
+    columns = list(dict.fromkeys(column for row in table.values() for column in row))
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:#.4g}"
+        return str(value)
+
+    lines = [[""] + columns] + [[str(name)] + [cell(row.get(c, "")) for c in columns] for name, row in table.items()]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns) + 1)]
+    for number, line in enumerate(lines):
+        first = line[0].ljust(widths[0])
+        print("  ".join([first] + [text.rjust(width) for text, width in zip(line[1:], widths[1:])]).rstrip())
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
