@@ -17,6 +17,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MPLBACKEND", "agg")
 
 sys.path.insert(0, str(HERE / "docs" / "_ext"))
+# The pages import their shared helpers from examples/calibration_helpers.py.
+sys.path.insert(0, str(HERE / "examples"))
 
 # -- Project ---------------------------------------------------------------------------------------
 project = "Calibrating imaging physics"
@@ -44,6 +46,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "filename_pattern": r"/plot_",  # every plot_*.py script is executed
+    "ignore_pattern": r"__init__\.py|calibration_helpers\.py",  # the helpers are not a page
     "subsection_order": ["../examples/calibration", "../examples/beyond", "../examples/blind"],
     "within_subsection_order": "gallery_order.ExampleOrder",
     "download_all_examples": True,

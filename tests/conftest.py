@@ -51,6 +51,7 @@ def printed_output(stem: str) -> str:
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "examples"))  # calibration_helpers, which the pages import
 
 
 class ExampleRun:
