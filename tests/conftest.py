@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import runpy
 import sys
 import warnings
@@ -48,6 +49,51 @@ def output_blocks(page: Path) -> list[str]:
 def printed_output(stem: str) -> str:
     """Everything the example ``stem`` printed in the build, as one text."""
     return "\n".join(output_blocks(example_html(stem)))
+
+
+def parse_tables(text: str) -> list[dict[str, dict[str, object]]]:
+    """Every table ``print_table`` printed in ``text``, as ``{row: {column: value}}``.
+
+    A table is a header line, a line of dashes (one run per column) and its rows; numbers come
+    back as floats, other cells as strings.
+    """
+    lines = text.splitlines()
+    tables = []
+    for i, line in enumerate(lines):
+        if i == 0 or not re.fullmatch(r"-+(  -+)*", line):
+            continue
+        spans = [m.span() for m in re.finditer(r"-+", line)]
+        header = lines[i - 1]
+
+        def cells(row: str) -> list[str]:
+            row = row.ljust(spans[-1][1])
+            return [row[a:b].strip() for a, b in spans]
+
+        columns = cells(header)[1:]
+        table = {}
+        for row in lines[i + 1 :]:
+            if not row.strip() or len(row) > spans[-1][1] or row[spans[0][1] : spans[0][1] + 2].strip():
+                break
+            name, *values = cells(row)
+            if not any(values):
+                break
+            table[name] = {c: _number(v) for c, v in zip(columns, values) if v != ""}
+        tables.append(table)
+    return tables
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def printed_table(stem: str, index: int = -1) -> dict[str, dict[str, object]]:
+    """The ``index``-th table the example ``stem`` printed in the build (the last: its results)."""
+    tables = parse_tables(printed_output(stem))
+    assert tables, f"{stem} printed no table"
+    return tables[index]
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
