@@ -14,16 +14,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
-# The built site the test_site*.py files check (CALIBRATION_SITE=_build/html-pattern to check another).
+# The built site the test_site*.py files check (CALIBRATION_SITE=_build/html-pattern: another).
 SITE = (ROOT / os.environ.get("CALIBRATION_SITE", "_build/html")).resolve()
 
 
-# -- Reading the built site (shared by the tests/test_site*.py files) ---------------------------------
+# -- Reading the built site (shared by the tests/test_site*.py files) ------------------------------
 GALLERY = SITE / "auto_examples"
 
 
@@ -37,7 +37,9 @@ def soup(path: Path):
 def example_html(stem: str) -> Path:
     """The built page of the example ``stem`` (exactly one, wherever its section is)."""
     matches = list(GALLERY.rglob(f"{stem}.html"))
-    assert len(matches) == 1, f"{stem}.html not found (or not unique) under {GALLERY}: build the site first"
+    assert len(matches) == 1, (
+        f"{stem}.html not found (or not unique) under {GALLERY}: build the site first"
+    )
     return matches[0]
 
 
@@ -65,14 +67,18 @@ def parse_tables(text: str) -> list[dict[str, dict[str, object]]]:
         spans = [m.span() for m in re.finditer(r"-+", line)]
         header = lines[i - 1]
 
-        def cells(row: str) -> list[str]:
+        def cells(row: str, spans=spans) -> list[str]:
             row = row.ljust(spans[-1][1])
             return [row[a:b].strip() for a, b in spans]
 
         columns = cells(header)[1:]
         table = {}
         for row in lines[i + 1 :]:
-            if not row.strip() or len(row) > spans[-1][1] or row[spans[0][1] : spans[0][1] + 2].strip():
+            if (
+                not row.strip()
+                or len(row) > spans[-1][1]
+                or row[spans[0][1] : spans[0][1] + 2].strip()
+            ):
                 break
             name, *values = cells(row)
             if not any(values):
@@ -94,7 +100,26 @@ def printed_table(stem: str, index: int = -1) -> dict[str, dict[str, object]]:
     tables = parse_tables(printed_output(stem))
     assert tables, f"{stem} printed no table"
     return tables[index]
+
+
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
+HELPERS = ROOT / "examples" / "calibration_helpers.py"
+
+
+def page_functions(path: Path) -> dict:
+    """The top-level functions of ``path``, defined without running the rest of the file.
+
+    Only the file's imports and its ``def`` statements are executed, so this is cheap and works for
+    any page; a function that needs another global of its page fails when called.
+    """
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+    namespace: dict = {"__name__": f"functions_of_{path.stem}"}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), namespace)
+    return {n.name: namespace[n.name] for n in keep if isinstance(n, ast.FunctionDef)}
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "examples"))  # calibration_helpers, which the pages import

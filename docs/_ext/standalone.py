@@ -45,7 +45,9 @@ def _helper_imports(source: str) -> list[ast.ImportFrom]:
             raise InliningError(f"use 'from {MODULE} import name, ...', not 'import {MODULE}'")
         if isinstance(node, ast.ImportFrom) and node.module == MODULE:
             if any(alias.name == "*" or alias.asname for alias in node.names):
-                raise InliningError(f"import helpers by name, without '*' or 'as': line {node.lineno}")
+                raise InliningError(
+                    f"import helpers by name, without '*' or 'as': line {node.lineno}"
+                )
             nodes.append(node)
     return nodes
 
@@ -64,7 +66,9 @@ def helper_block(names: list[str], helpers: str) -> str:
             needed.add(name)
             used = {n.id for n in ast.walk(functions[name]) if isinstance(n, ast.Name)}
             todo.extend(used & functions.keys())
-    chosen = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in needed]
+    chosen = [
+        node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in needed
+    ]
     used = {n.id for node in chosen for n in ast.walk(node) if isinstance(n, ast.Name)}
     lines = helpers.splitlines()
     imports = []
@@ -91,7 +95,10 @@ def inline_python(source: str, helpers: str) -> str:
     for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
         block = helper_block([a.name for a in node.names], helpers)
         indent = " " * node.col_offset
-        text = "".join(indent + line if line.strip() else line for line in (PYTHON_NOTE + block).splitlines(True))
+        text = "".join(
+            indent + line if line.strip() else line
+            for line in (PYTHON_NOTE + block).splitlines(True)
+        )
         lines[node.lineno - 1 : node.end_lineno] = [text]
     return "".join(lines)
 
@@ -113,7 +120,13 @@ def inline_notebook(notebook: dict, helpers: str) -> dict:
             for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
                 del lines[node.lineno - 1 : node.end_lineno]
             cell = dict(cell, source="".join(lines).strip("\n"))
-            cells.append({"cell_type": "markdown", "metadata": {"tags": ["helpers"]}, "source": NOTEBOOK_NOTE})
+            cells.append(
+                {
+                    "cell_type": "markdown",
+                    "metadata": {"tags": ["helpers"]},
+                    "source": NOTEBOOK_NOTE,
+                }
+            )
             cells.append(
                 {
                     "cell_type": "code",
