@@ -141,17 +141,42 @@ def blur_quadratic(x, y, kernel_size):
     return G.reshape(-1, K * K, K * K).flip(-1, -2), b.reshape(-1, K * K).flip(-1)
 
 
+def minimise_on_support(G, b, support):
+    """For each ``i``: the minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` with ``sum(k) = 1`` and
+    ``k = 0`` off ``support[i]`` (no sign constraint), from its optimality conditions.
+
+    One small linear system per problem (the supports' size, padded to the largest).
+    """
+    B, dev, rows = b.shape[0], b.device, torch.arange(b.shape[0], device=b.device)
+    count = support.sum(1)
+    s = int(count.max())
+    index = torch.argsort((~support).to(torch.int8), dim=1, stable=True)[:, :s]
+    valid = torch.arange(s, device=dev) < count[:, None]
+    kkt = torch.zeros(B, s + 1, s + 1, dtype=b.dtype, device=dev)
+    kkt[:, :s, :s] = torch.where(
+        valid[:, :, None] & valid[:, None, :],
+        G[rows[:, None, None], index[:, :, None], index[:, None, :]],
+        torch.eye(s, dtype=b.dtype, device=dev),
+    )
+    kkt[:, :s, s] = kkt[:, s, :s] = valid.to(b.dtype)
+    rhs = torch.cat([torch.where(valid, b.gather(1, index), 0.0), torch.ones_like(b[:, :1])], 1)
+    solution, info = torch.linalg.solve_ex(kkt, rhs)
+    if (info != 0).any():  # G singular on a support: a tiny ridge picks one of its minimisers
+        ridge = torch.eye(s + 1, dtype=b.dtype, device=dev) * 1e-13 * kkt.abs().amax((1, 2), True)
+        ridge[:, s, s] = 0.0
+        solution = torch.linalg.solve(kkt + ridge, rhs)
+    return torch.zeros_like(b).scatter(1, index, torch.where(valid, solution[:, :s], 0.0))
+
+
 def solve_simplex_ls(G, b, tol=1e-12):
     """The exact minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` over the simplex, for every ``i``.
 
-    ``G`` has shape (B, n, n) (symmetric, positive semi-definite), ``b`` shape (B, n); returns
-    ``k`` of shape (B, n) in the dtype of ``b``.  A primal active-set method: start at the best
-    vertex; solve the problem restricted to the support with the constraint sum(k) = 1 (a small
-    linear system); if that solution leaves the simplex, step towards it until the first entry
-    reaches zero and drop that entry; otherwise add the entry whose gradient undercuts the
-    multiplier most, until none does (the optimality conditions hold to ``tol``).
+    ``G`` (B, n, n) symmetric positive semi-definite, ``b`` (B, n); returns ``k`` (B, n).  A
+    primal active-set method: from the best vertex, minimise on the support (sum(k) = 1); if that
+    leaves the simplex, step towards it until an entry reaches zero and drop it; else add the
+    entry whose gradient most undercuts the others', until none does (to ``tol``).
     """
-    if G.dim() != 3 or b.dim() != 2 or G.shape != (b.shape[0], b.shape[1], b.shape[1]):
+    if G.dim() != 3 or b.dim() != 2 or G.shape != (*b.shape, b.shape[1]):
         raise ValueError(
             f"expected G (B, n, n) and b (B, n), got {tuple(G.shape)}, {tuple(b.shape)}"
         )
@@ -159,52 +184,29 @@ def solve_simplex_ls(G, b, tol=1e-12):
         raise TypeError(f"expected floating-point G and b, got {G.dtype} and {b.dtype}")
     if not (torch.isfinite(G).all() and torch.isfinite(b).all()):
         raise ValueError("solve_simplex_ls got NaN or infinite values")
-    G = G.to(b.dtype)
-    (B, n), dev = b.shape, b.device
-    rows = torch.arange(B, device=dev)
+    G, rows = G.to(b.dtype), torch.arange(b.shape[0], device=b.device)
     diagonal = G.diagonal(dim1=-2, dim2=-1)
     scale = diagonal.abs().amax(-1) + b.abs().amax(-1)  # the size of the gradient's entries
     k = torch.zeros_like(b)
     k[rows, (0.5 * diagonal - b).argmin(1)] = 1.0  # the best vertex
-    support = k > 0
-    done = torch.zeros(B, dtype=torch.bool, device=dev)
-    for _ in range(3 * n + 100):
-        # The equality-constrained minimiser on each support: a KKT system padded to one size.
-        count = support.sum(1)
-        s = int(count.max())
-        index = torch.argsort((~support).to(torch.int8), dim=1, stable=True)[:, :s]
-        valid = torch.arange(s, device=dev) < count[:, None]
-        kkt = torch.zeros(B, s + 1, s + 1, dtype=b.dtype, device=dev)
-        kkt[:, :s, :s] = torch.where(
-            valid[:, :, None] & valid[:, None, :],
-            G[rows[:, None, None], index[:, :, None], index[:, None, :]],
-            torch.eye(s, dtype=b.dtype, device=dev),
-        )
-        kkt[:, :s, s] = kkt[:, s, :s] = valid.to(b.dtype)
-        rhs = torch.cat([torch.where(valid, b.gather(1, index), 0.0), torch.ones_like(b[:, :1])], 1)
-        solution, info = torch.linalg.solve_ex(kkt, rhs)
-        if (info != 0).any():  # a singular G on the support: a tiny ridge picks one minimiser
-            ridge = 1e-13 * scale[:, None, None] * torch.eye(s + 1, dtype=b.dtype, device=dev)
-            ridge[:, s, s] = 0.0
-            solution = torch.linalg.solve(kkt + ridge, rhs)
-        z = torch.zeros_like(b).scatter(1, index, torch.where(valid, solution[:, :s], 0.0))
-        z = torch.where(support & ~done[:, None], z, k)
+    support, done = k > 0, torch.zeros_like(rows, dtype=torch.bool)
+    for _ in range(3 * b.shape[1] + 100):
+        z = torch.where(support & ~done[:, None], minimise_on_support(G, b, support), k)
         # Step towards z, stopping where the first entry of the support reaches zero.
         negative = support & (z <= 0)
         ratio = torch.where(negative, k / (k - z).clamp_min(torch.finfo(b.dtype).tiny), torch.inf)
         step = ratio.amin(1, keepdim=True).clamp(max=1.0)
         k = torch.where(support, k + step * (z - k), 0.0)
         blocked = negative.any(1)
-        support = support & ~(blocked[:, None] & (negative & (ratio <= step) | (k <= 0)))
+        support &= ~(blocked[:, None] & (negative & (ratio <= step) | (k <= 0)))
         k = torch.where(support, k.clamp_min(0.0), 0.0)
         # Where z was feasible: is some entry off the support worth adding?
         gradient = torch.einsum("bij,bj->bi", G, k) - b
         multiplier = (gradient * support).sum(1) / support.sum(1)
-        slack = torch.where(support, torch.inf, gradient - multiplier[:, None])
-        worst, entry = slack.min(1)
+        worst, entry = torch.where(support, torch.inf, gradient - multiplier[:, None]).min(1)
         add = ~blocked & ~done & (worst < -tol * scale)
         support[rows[add], entry[add]] = True
-        done = done | (~blocked & ~add)
+        done |= ~blocked & ~add
         if done.all():
             break
     return k
