@@ -10,7 +10,7 @@ PATTERN ?= plot_adam_projection
 export PYTHONHASHSEED := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv html html-offline html-noplot html-pattern bench test test-fast test-site clean
+.PHONY: help venv html html-offline html-noplot html-pattern bench sync-helpers test test-fast test-site clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -36,6 +36,9 @@ html-pattern: $(STAMP)  ## execute only the examples matching PATTERN=... (other
 
 bench: $(STAMP)  ## run the benchmark page at full size outside Sphinx and print its tables
 	cd examples/calibration && MPLBACKEND=agg TQDM_DISABLE=1 ../../$(BIN)/python plot_comparison.py
+
+sync-helpers: $(STAMP)  ## copy calibration_helpers.py's text into the pages that teach a helper
+	$(BIN)/python tests/test_one_text.py
 
 test-fast: $(STAMP)  ## unit tests and fast-mode runs of every example (no site build)
 	$(BIN)/python -m pytest tests --ignore-glob='tests/test_site*.py'

@@ -28,6 +28,7 @@ release = "0.1"
 
 # -- Extensions ------------------------------------------------------------------------------------
 extensions = [
+    "sphinx.ext.autodoc",  # the page of shared helpers
     "sphinx.ext.mathjax",
     "sphinx_gallery.gen_gallery",
     "sphinx-mathjax-offline",  # serves MathJax 3 from _static instead of a CDN

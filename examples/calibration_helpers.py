@@ -77,13 +77,9 @@ def lagged_window_sums(x, kernel_size):
         return irfft(pairs.sum(0), n=length)[..., lags % length]
 
     def corner(r0, c0):  # x(u) x(u + d), u in the m×m corner at (r0, c0)
-        near = pad(x[0], (K, K, K, K))[
-            :, r0 + K : r0 + 2 * K + m - 1, c0 + K - m : c0 + 2 * K + m - 1
-        ]
-        return (
-            x[0, :, r0 : r0 + m, c0 : c0 + m, None, None]
-            * near.unfold(1, K, 1).unfold(2, 2 * K - 1, 1)
-        ).sum(0)
+        near = pad(x[0], (K, K, K, K))[:, r0 + K : r0 + 2 * K + m - 1, c0 + K - m :]
+        shifted = near[..., : m + 2 * K - 2].unfold(1, K, 1).unfold(2, 2 * K - 1, 1)
+        return (x[0, :, r0 : r0 + m, c0 : c0 + m, None, None] * shifted).sum(0)
 
     def before(t, dim):  # entry i: the sum of the entries < i along dim
         return pad(t.cumsum(dim), (0, 0) * (t.dim() - 1 - dim) + (1, 0))

@@ -86,3 +86,30 @@ def test_one_piece_of_code_has_one_name():
         sorted(names) for names in by_body.values() if len({n.split(" ")[0] for n in names}) > 1
     ]
     assert not twins, f"the same code under several names: {twins}"
+
+
+def sync_teaching_pages() -> list[str]:
+    """Replace each teaching page's copy of a helper by the text in calibration_helpers.py."""
+    module = HELPERS.read_text(encoding="utf-8")
+    texts = {
+        n.name: "\n".join(module.splitlines()[n.lineno - 1 : n.end_lineno])
+        for n in ast.parse(module).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    changed = []
+    for page in EXAMPLES:
+        source = page.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        nodes = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+        for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
+            if TEACHING.get(node.name) == page.stem and texts[node.name] != "\n".join(
+                lines[node.lineno - 1 : node.end_lineno]
+            ):
+                lines[node.lineno - 1 : node.end_lineno] = texts[node.name].splitlines()
+                changed.append(f"{where(page)}: {node.name}")
+        page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return changed
+
+
+if __name__ == "__main__":  # make sync-helpers
+    print("\n".join(sync_teaching_pages()) or "teaching pages already match calibration_helpers.py")

@@ -113,7 +113,13 @@ def inline_notebook(notebook: dict, helpers: str) -> dict:
     cells = []
     for cell in notebook["cells"]:
         text = _cell_text(cell)
-        nodes = _helper_imports(text) if cell["cell_type"] == "code" else []
+        nodes = []
+        if cell["cell_type"] == "code" and MODULE in text:
+            # IPython magics (%matplotlib inline) are not Python: blank them, keep the line numbers
+            python = "\n".join(
+                "" if ln.lstrip().startswith(("%", "!")) else ln for ln in text.split("\n")
+            )
+            nodes = _helper_imports(python)
         if nodes:
             names = [alias.name for node in nodes for alias in node.names]
             lines = text.splitlines(keepends=True)
