@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-import deepinv as dinv
 import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F
 from matplotlib.cbook import get_sample_data
+
+import deepinv as dinv
 
 KERNEL_SIZE = 25
 FULL_SIZE = 256

@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import io
 
-import deepinv as dinv
 import numpy as np
 import pytest
 import torch
-from test_one_text import TEACHING
+
+import deepinv as dinv
 
 from conftest import EXAMPLES, HELPERS, page_functions, parse_tables
 from reference import (
@@ -24,6 +24,7 @@ from reference import (
     shift_matrix,
     solve_simplex_qp,
 )
+from test_one_text import TEACHING
 
 
 def copies(name: str):

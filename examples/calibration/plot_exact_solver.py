@@ -40,6 +40,7 @@ from torch.fft import irfft, irfft2, rfft, rfft2
 from torch.nn.functional import pad
 
 import deepinv as dinv
+
 from calibration_helpers import load_photo, print_table
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode: a small image
