@@ -23,6 +23,48 @@ EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
 SITE = (ROOT / os.environ.get("CALIBRATION_SITE", "_build/html")).resolve()
 
 
+# -- Where the tests run: offline namespaces and a browser -------------------------------------------
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def offline_prefix() -> list[str] | None:
+    """A command prefix that runs a command with no network but the loopback, or None.
+
+    ``unshare -rn`` makes an unprivileged user namespace with its own network (Linux, where the
+    kernel allows it); ``unshare -n`` is the same for root.  Inside, ``lo`` is brought up so that
+    local servers (a notebook kernel) still answer.  None where neither works (macOS, locked-down
+    kernels): the callers then fall back to scanning the built HTML, say so, and refuse in CI.
+    """
+    import shutil
+    import subprocess
+
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return None
+    for flags in ("-rn", "-n"):
+        probe = ["unshare", flags, "sh", "-c", "ip link set lo up"]
+        if subprocess.run(probe, capture_output=True).returncode == 0:
+            return ["unshare", flags, "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+    return None
+
+
+def find_chromium() -> str | None:
+    """The Chromium or Chrome to drive: $CHROMIUM, else the usual install places."""
+    import shutil
+
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    for path in (
+        "/Applications/Chromium.app/Contents/MacOS/Chromium",
+        "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    ):
+        if Path(path).is_file():
+            return path
+    return None
+
+
 # -- Reading the built site (shared by the tests/test_site*.py files) ------------------------------
 GALLERY = SITE / "auto_examples"
 
@@ -103,6 +145,9 @@ def printed_table(stem: str, index: int = -1) -> dict[str, dict[str, object]]:
 
 
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
+FAST_RUNS = ROOT / "_build" / "fast-runs"  # what each page printed in its fast-mode smoke run
+# wall times, and ratios of wall times, differ between runs (and so does their padding in tables)
+TIMING = re.compile(r" *\d+(\.\d+)? (m?s|it)\b| *\d+× faster")
 HELPERS = ROOT / "examples" / "calibration_helpers.py"
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import deepinv as dinv
+
 from conftest import ROOT
 
 MISMATCH = ROOT / "examples" / "beyond" / "plot_model_mismatch.py"

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import re
 
-
 from conftest import printed_output as printed
-
 
 
 def test_noise_level_mean_over_ten_draws_is_within_3_percent():
