@@ -46,24 +46,12 @@ nitpicky = True
 sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
-    "filename_pattern": r"/plot_",  # every plot_*.py script is executed
-    "ignore_pattern": r"__init__\.py|calibration_helpers\.py",  # the helpers are not a page
+    "ignore_pattern": r"__init__\.py|calibration_helpers\.py",  # the shared helpers are no page
     "subsection_order": ["../examples/calibration", "../examples/beyond", "../examples/blind"],
     "within_subsection_order": "gallery_order.ExampleOrder",
-    "download_all_examples": True,
-    "remove_config_comments": True,
-    "abort_on_example_error": False,
-    "only_warn_on_example_error": False,
-    "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
-    "capture_repr": (),
-    "show_memory": False,
-    "write_computation_times": True,
-    "min_reported_time": 0,
-    "thumbnail_size": (320, 240),
-    "default_thumb_file": None,
-    "reset_modules": ("matplotlib", "seaborn"),
-    "first_notebook_cell": "%matplotlib inline",
+    "remove_config_comments": True,  # hide the "sphinx_gallery_thumbnail_number" lines
+    "capture_repr": (),  # a page shows what it prints, not the value of a cell's last line
+    "image_srcset": ["2x"],  # figures stay sharp on high-density screens
 }
 
 # -- HTML output -----------------------------------------------------------------------------------
@@ -76,9 +64,7 @@ html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc", "sg_download_links", "sg_launcher_links"],
-    "navigation_with_keys": False,
-    "footer_start": ["copyright"],
-    "footer_end": ["sphinx-version"],
+    "footer_end": [],
 }
 html_show_sourcelink = False
 # Light or dark follows the reader's system setting until the switch in the header is used (an
@@ -91,7 +77,6 @@ copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
 copybutton_only_copy_prompt_lines = False
 copybutton_exclude = ".linenos, .gp, .go"
-html_last_updated_fmt = None
 
 # -- Math ------------------------------------------------------------------------------------------
 # Notation of the pages: y = N(A(x, theta)).  MathJax 3 reads these macros.
