@@ -39,8 +39,12 @@ html-noplot: $(STAMP)  ## build the pages without executing the examples (for wr
 html-pattern: $(STAMP)  ## execute only the examples matching PATTERN=... (others render without output)
 	$(SPHINXBUILD) -D sphinx_gallery_conf.filename_pattern='$(PATTERN)' docs $(BUILD)/html-pattern
 
-bench: $(STAMP)  ## run the benchmark page at full size outside Sphinx and print its tables
-	cd examples/calibration && MPLBACKEND=agg TQDM_DISABLE=1 ../../$(BIN)/python plot_comparison.py
+bench: $(STAMP)  ## the benchmark page at full size outside Sphinx, then how the costs grow with size
+	cd examples/calibration && PYTHONPATH=.. MPLBACKEND=agg TQDM_DISABLE=1 ../../$(BIN)/python plot_comparison.py
+	$(BIN)/python tests/bench_scaling.py
+
+suite: $(STAMP)  ## every recipe on every problem of the suite, at full size: one table
+	PYTHONPATH=examples MPLBACKEND=agg TQDM_DISABLE=1 $(BIN)/python tests/run_suite.py
 
 lint: $(STAMP)  ## ruff: lint and formatting of examples/, tests/, docs/ and conf.py
 	$(BIN)/ruff check examples tests docs conf.py
