@@ -248,6 +248,13 @@ class TestSolveSimplexLS:
                 together[i], solve(G[i : i + 1], b[i : i + 1])[0], atol=1e-12, rtol=0
             )
 
+    def test_one_matrix_shared_by_every_problem(self, solve):
+        gen = torch.Generator().manual_seed(8)
+        a = torch.randn(60, 20, generator=gen, dtype=torch.float64)
+        G, b = (a.T @ a)[None], torch.randn(5, 20, generator=gen, dtype=torch.float64) * 20
+        shared = solve(G, b)
+        torch.testing.assert_close(shared, solve(G.expand(5, -1, -1), b), atol=1e-12, rtol=0)
+
     def test_result_is_on_the_simplex_and_optimal(self, solve):
         gen = torch.Generator().manual_seed(4)
         a = torch.randn(3, 40, 12, generator=gen, dtype=torch.float64)
@@ -274,6 +281,8 @@ class TestSolveSimplexLS:
     def test_bad_input_raises(self, solve):
         with pytest.raises(ValueError, match=r"\(B, n, n\)"):
             solve(torch.eye(3), torch.ones(3))
+        with pytest.raises(ValueError, match=r"\(B, n, n\)"):
+            solve(torch.eye(3).expand(2, 3, 3), torch.ones(3, 3))
         with pytest.raises(ValueError, match="NaN or infinite"):
             solve(torch.eye(3)[None] * float("nan"), torch.ones(1, 3))
         with pytest.raises(TypeError, match="floating-point"):

@@ -219,9 +219,11 @@ def minimise_on_support(G, b, support):
     """For each ``i``: the minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` with ``sum(k) = 1`` and
     ``k = 0`` off ``support[i]`` (no sign constraint), from its optimality conditions.
 
-    One small linear system per problem (the supports' size, padded to the largest).
+    One small linear system per problem (the supports' size, padded to the largest); ``G`` may
+    be one matrix (1, n, n) shared by every problem.
     """
     B, dev, rows = b.shape[0], b.device, torch.arange(b.shape[0], device=b.device)
+    G = G.expand(B, -1, -1)
     count = support.sum(1)
     s = int(count.max())
     index = torch.argsort((~support).to(torch.int8), dim=1, stable=True)[:, :s]
@@ -254,15 +256,14 @@ def minimise_on_support(G, b, support):
 def solve_simplex_ls(G, b, tol=1e-12):
     """The exact minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` over the simplex, for every ``i``.
 
-    ``G`` (B, n, n) symmetric positive semi-definite, ``b`` (B, n); returns ``k`` (B, n).  A
-    primal active-set method: from the best vertex, minimise on the support (sum(k) = 1); if that
-    leaves the simplex, step towards it until an entry reaches zero and drop it; else add the
-    entry whose gradient most undercuts the others', until none does (to ``tol``).
+    ``G`` (B, n, n) symmetric positive semi-definite, or (1, n, n) shared by all, ``b`` (B, n);
+    returns ``k`` (B, n).  A primal active-set method: from the best vertex, minimise on the
+    support (sum(k) = 1); if that leaves the simplex, step towards it until an entry reaches zero
+    and drop it; else add the entry whose gradient most undercuts the others', until none does.
     """
-    if G.dim() != 3 or b.dim() != 2 or G.shape != (*b.shape, b.shape[1]):
-        raise ValueError(
-            f"expected G (B, n, n) and b (B, n), got {tuple(G.shape)}, {tuple(b.shape)}"
-        )
+    n = b.shape[-1]
+    if G.dim() != 3 or b.dim() != 2 or G.shape[1:] != (n, n) or len(G) not in (1, len(b)):
+        raise ValueError(f"expected G (B, n, n) or (1, n, n) and b (B, n): {G.shape}, {b.shape}")
     if not (G.is_floating_point() and b.is_floating_point()):
         raise TypeError(f"expected floating-point G and b, got {G.dtype} and {b.dtype}")
     if not (torch.isfinite(G).all() and torch.isfinite(b).all()):
@@ -273,7 +274,7 @@ def solve_simplex_ls(G, b, tol=1e-12):
     k = torch.zeros_like(b)
     k[rows, (0.5 * diagonal - b).argmin(1)] = 1.0  # the best vertex
     support, done = k > 0, torch.zeros_like(rows, dtype=torch.bool)
-    for _ in range(3 * b.shape[1] + 100):
+    for _ in range(3 * n + 100):
         z = torch.where(support & ~done[:, None], minimise_on_support(G, b, support), k)
         # Step towards z, stopping where the first entry of the support reaches zero.
         negative = support & (z <= 0)
@@ -284,7 +285,7 @@ def solve_simplex_ls(G, b, tol=1e-12):
         support &= ~(blocked[:, None] & (negative & (ratio <= step) | (k <= 0)))
         k = torch.where(support, k.clamp_min(0.0), 0.0)
         # Where z was feasible: is some entry off the support worth adding?
-        gradient = torch.einsum("bij,bj->bi", G, k) - b
+        gradient = (k @ G[0] if len(G) == 1 else torch.einsum("bij,bj->bi", G, k)) - b
         multiplier = (gradient * support).sum(1) / support.sum(1)
         worst, entry = torch.where(support, torch.inf, gradient - multiplier[:, None]).min(1)
         add = ~blocked & ~done & (worst < -tol * scale)
