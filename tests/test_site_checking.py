@@ -11,7 +11,6 @@ import math
 import re
 
 import pytest
-
 from conftest import printed_output as printed
 
 FALSE_ALARM = 0.05  # the level of the residual page's decision
@@ -57,11 +56,19 @@ def test_false_alarm_rate_is_5_percent_within_3_binomial_errors(residual):
 
 
 def test_every_mismatch_of_the_gallery_is_detected_in_90_percent_of_draws(residual):
-    mismatches = {name: row for name, row in residual.items()
-                  if name not in ("correct model", "page run time")}
+    mismatches = {
+        name: row
+        for name, row in residual.items()
+        if name not in ("correct model", "page run time")
+    }
     kinds = " | ".join(mismatches)
-    for expected in ("gain 0.8, offset 0.05", "shift 0.4 px", "support 9×9", "σ assumed 0.01",
-                     "σ assumed 0.04"):
+    for expected in (
+        "gain 0.8, offset 0.05",
+        "shift 0.4 px",
+        "support 9×9",
+        "σ assumed 0.01",
+        "σ assumed 0.04",
+    ):
         assert expected in kinds, kinds
     for name, row in mismatches.items():
         assert int(row["draws"]) >= 50, name
@@ -69,7 +76,9 @@ def test_every_mismatch_of_the_gallery_is_detected_in_90_percent_of_draws(residu
 
 
 def test_predicted_expected_error_is_within_1_25_of_monte_carlo(uncertainty):
-    (draws,) = [int(m) for name in uncertainty for m in re.findall(r"^Monte Carlo \((\d+) draws\)$", name)]
+    (draws,) = [
+        int(m) for name in uncertainty for m in re.findall(r"^Monte Carlo \((\d+) draws\)$", name)
+    ]
     assert draws >= 100
     ratio = float(uncertainty["face covariance (draw 0)"]["ratio"])
     assert 1 / 1.25 <= ratio <= 1.25
@@ -87,7 +96,9 @@ def test_std_map_and_scaling_rows_are_reported(uncertainty):
     for pairs in (1, 2, 4, 8, 16):
         assert float(uncertainty[f"pairs = {pairs}"]["measured"]) > 0
     # the predicted error grows with σ and falls with the number of pairs, as the measured one
-    predicted = [float(uncertainty[f"σ = {s}"]["predicted"]) for s in ("0.01", "0.02", "0.05", "0.1")]
+    predicted = [
+        float(uncertainty[f"σ = {s}"]["predicted"]) for s in ("0.01", "0.02", "0.05", "0.1")
+    ]
     assert predicted == sorted(predicted)
     predicted = [float(uncertainty[f"pairs = {m}"]["predicted"]) for m in (1, 2, 4, 8, 16)]
     assert predicted == sorted(predicted, reverse=True)
