@@ -148,7 +148,7 @@ def test_whiteness_sees_correlated_noise(residual):
 
 
 def fitted_checks(residual, gain, draws=1000, seed=0):
-    """p-values of the page's three checks on a tiny 3-channel problem, the data scaled by ``gain``."""
+    """p-values of the page's three checks on a tiny 3-channel problem, data scaled by ``gain``."""
     x, _, clean, G = tiny_problem(seed, size=26, kernel_size=3, channels=3)
     y = noisy(gain * clean, 0.01, draws, seed + 1)
     b = linear_terms(residual, x, y, 3)

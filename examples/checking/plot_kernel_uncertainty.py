@@ -14,7 +14,8 @@ Gauss–Markov theorem with a linear constraint [#Seber2003]_ gives its covarian
 
 .. math::
 
-    \Sigma_S = \sigma^2\Big(H - \frac{H\mathbf{1}\mathbf{1}^\top H}{\mathbf{1}^\top H \mathbf{1}}\Big),
+    \Sigma_S = \sigma^2\Big(H - \frac{H\mathbf{1}\mathbf{1}^\top H}
+    {\mathbf{1}^\top H \mathbf{1}}\Big),
     \qquad H = G_S^{-1},
 
 zero off :math:`S`, and the predicted expected error
@@ -73,13 +74,13 @@ clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x)
 
 
 def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed: (B, C, h, w)."""
+    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
     noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
     return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
 
 
 def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic`` for one image x and measurements y[i]."""
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
     H, W = x.shape[-2:]
     spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
     b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
@@ -121,7 +122,7 @@ print(
 
 
 def face_covariance(G, k_hat, sigma):
-    """Covariance (m × m) of the equality-constrained least-squares kernel on the support of k_hat."""
+    """Covariance (m × m) of the equality-constrained least-squares kernel on k_hat's support."""
     S = (k_hat > 0).nonzero().flatten()
     H = torch.linalg.inv(G[S][:, S])
     h = H.sum(1)
@@ -150,10 +151,8 @@ def predicted_errors(G, b, k, y_norm2, n):
 
 cov = face_covariance(G, k_hat[0], sigma_d)
 predicted = expected_error(cov, k_hat[0])
-H_all = torch.linalg.inv(G)
-h_all = H_all.sum(1)
-cov_fisher = sigma_d**2 * (H_all - torch.outer(h_all, h_all) / h_all.sum())
-predicted_fisher = expected_error(cov_fisher, k_hat[0])
+all_entries = torch.ones_like(k_hat[0])  # the same formula with every entry on the "face"
+predicted_fisher = expected_error(face_covariance(G, all_entries, sigma_d), k_hat[0])
 print(
     f"predicted expected relative error: face covariance {predicted:.4f}; Fisher information on "
     f"all {G.shape[0]} entries (sum constraint only) {predicted_fisher:.4f}"
@@ -170,16 +169,11 @@ order = S[torch.argsort(k_hat[0, S], descending=True)]
 value, truth, bars = (v.cpu() for v in (k_hat[0, order], k_true.flatten()[order], 2 * std[order]))
 inside = ((value - truth).abs() <= bars).double().mean().item()
 fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+pos = np.arange(len(order))
 ax.errorbar(
-    range(len(order)),
-    torch.ones(len(order)),
-    bars / value,
-    fmt="o",
-    ms=4,
-    capsize=2,
-    label="estimate ± 2 predicted std",
+    pos, np.ones(len(pos)), bars / value, fmt="o", ms=4, capsize=2, label="estimate ± 2 std"
 )
-ax.plot(range(len(order)), truth / value, "x", color="C3", label="true value (check only)")
+ax.plot(pos, truth / value, "x", color="C3", label="true value (check only)")
 ax.set(
     xlabel="entries of the estimated support, largest first",
     ylabel="value / estimate",
@@ -309,26 +303,21 @@ for seed in range(N_REPEATS):
     b_m = torch.stack([b_t[order[:m]].sum(0) for m in N_PAIRS])
     k_m = solve_simplex_ls(G_m, b_m)
     norm2 = torch.stack([y_t[order[:m]].double().pow(2).sum() for m in N_PAIRS])
+    n_m = torch.tensor(N_PAIRS) * y_t[0].numel()
     by_pairs[0].append(relative_errors(k_m, k_true))
-    by_pairs[1].append(
-        predicted_errors(G_m, b_m, k_m, norm2, torch.tensor(N_PAIRS) * y_t[0].numel())
-    )
+    by_pairs[1].append(predicted_errors(G_m, b_m, k_m, norm2, n_m))
 scaling["pairs"] = tuple(np.stack(v, 1).flatten() for v in by_pairs)  # order: value, then repeat
 print(f"scaling experiments in {time.perf_counter() - start:.1f} s")
-means = {}
+means = {}  # the mean predicted and measured errors of each setting, for the results table
 for label, values in (("σ", SIGMAS), ("pairs", N_PAIRS)):
     measured, predicted_m = (v.reshape(len(values), N_REPEATS).mean(1) for v in scaling[label])
-    for v, e, p in zip(values, measured, predicted_m):
-        means[f"{label} = {v}"] = (p, e)
-        print(f"{label} = {v}: measured mean error {e:.4f}, predicted {p:.4f} ({p / e:.2f} ×)")
-ratios_scaling = [p / e for p, e in means.values()]
-print(
-    f"predicted / measured over these {len(means)} settings: {min(ratios_scaling):.2f} to "
-    f"{max(ratios_scaling):.2f}"
-)
+    means.update({f"{label} = {v}": (p, e) for v, e, p in zip(values, measured, predicted_m)})
+q = [p / e for p, e in means.values()]
+print(f"predicted / measured mean error, {len(q)} settings: {min(q):.2f} to {max(q):.2f}")
 
 # %%
-# The prediction follows both laws, within the range of ratios printed above.  The draws at the
+# The prediction follows both laws, within the range of ratios printed above (each setting is in
+# the results table).  The draws at the
 # four noise levels are the same three noise patterns scaled: their faces do not change, so the
 # measured errors grow exactly in proportion to :math:`\sigma`, the predicted ones nearly so.  One
 # 64×64 tile leaves 40×40 measured pixels per colour for 625 kernel entries: there the prediction
@@ -366,12 +355,8 @@ plt.show()
 # deviations, the median over the support of the ratio predicted / Monte Carlo.
 
 
-def compared(predicted, measured):
-    return {
-        "predicted": float(predicted),
-        "measured": float(measured),
-        "ratio": float(predicted / measured),
-    }
+def compared(p, e):
+    return {"predicted": float(p), "measured": float(e), "ratio": float(p / e)}
 
 
 # sphinx_gallery_thumbnail_number = 1

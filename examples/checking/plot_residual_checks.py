@@ -79,13 +79,13 @@ clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x)
 
 
 def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed: (B, C, h, w)."""
+    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
     noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
     return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
 
 
 def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic`` for one image x and measurements y[i]."""
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
     H, W = x.shape[-2:]
     spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
     b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
@@ -111,7 +111,8 @@ G, b = blur_quadratic(x, y, KERNEL_SIZE)  # G depends on the image only: one G f
 G = G[0]
 k_hat = solve_simplex_ls(G[None], b)
 print(
-    f"kernel fitted on {(k_hat > 0).sum().item()} entries, error {relative_errors(k_hat, k_true)[0]:.4f}"
+    f"kernel fitted on {(k_hat > 0).sum().item()} entries, "
+    f"error {relative_errors(k_hat, k_true)[0]:.4f}"
 )
 
 # %%
@@ -172,7 +173,7 @@ def residual_checks(r, k_hat, b, G, sigma):
 
 
 def fit_and_check(y, support=None):
-    """Exact fits of every y[i] (on the centred support×support block if given), and their checks."""
+    """Exact fits of every y[i] (on the centred support×support block if given), their checks."""
     b = linear_terms(x, y, KERNEL_SIZE)
     index = central_indices(support or KERNEL_SIZE, KERNEL_SIZE).to(device)
     k = torch.zeros_like(b)
@@ -210,10 +211,10 @@ print(f"binomial standard error over {N_NULL} draws: {np.sqrt(LEVEL * (1 - LEVEL
 # -----------------------------
 # The page on model mismatch builds data from a slightly different model: a detector gain 0.8 and
 # offset 0.05; the sharp image shifted by 0.4 pixel (cubic convolution [#Keys1981]_, with that
-# page's ``cubic_weights`` and ``shift_image``); a support of 9×9 that cannot hold the kernel (fitted
-# on the draws of the correct model).  A wrong noise level is the fourth: the draws of the correct
-# model, checked against an assumed :math:`\sigma` of 0.01 and 0.04 (levels of the page on an
-# unknown noise level) instead of 0.02.  We fit the usual model to each and run the same checks.
+# page's ``cubic_weights`` and ``shift_image``); a support of 9×9 that cannot hold the kernel
+# (fitted on the draws of the correct model).  A wrong noise level is the fourth: the draws of the
+# correct model, checked against an assumed :math:`\sigma` of 0.01 and 0.04 (levels of the page on
+# an unknown noise level) instead of 0.02.  We fit the usual model to each and run the same checks.
 
 GAIN, OFFSET = 0.8, 0.05  # the detector's true gain and offset
 DELTA = (0.0, 0.4)  # true misregistration (rows, columns), in pixels
@@ -278,8 +279,8 @@ for name, case in cases.items():
 # shift is the instructive one: the kernel absorbs most of it — its error above is many times the
 # correct model's — so the level and whiteness checks catch it in only part of the draws.  What
 # gives it away is that the residual still correlates with the image: the shift filter has negative
-# lobes that no kernel on the simplex can imitate, while a signed kernel can.  Each dot below is one draw; a check
-# rejects above its dashed line.
+# lobes that no kernel on the simplex can imitate, while a signed kernel can.  Each dot below is one
+# draw; a check rejects above its dashed line.
 
 fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
 for j, (check, marker) in enumerate(zip(("level", "whiteness", "image"), "os^")):
@@ -295,8 +296,8 @@ names = [name.replace(" (", "\n(").replace(", ", ",\n") for name in cases]
 ax.set_xticks(range(len(cases)), names, fontsize=8)
 detected = min(list(rejected.values())[1:])
 ax.set(
-    ylabel="−log10 p-value (capped at 300)",
-    title=f"False alarms {100 * false_alarm:.0f} %; each mismatch caught in ≥ {100 * detected:.0f} %",
+    ylabel="−log10 p (capped at 300)",
+    title=f"False alarms {100 * false_alarm:.0f} %; mismatches caught in ≥ {100 * detected:.0f} %",
 )
 ax.legend(loc="lower center", ncol=4, fontsize=8)
 plt.show()
@@ -310,7 +311,7 @@ plt.show()
 
 
 def residual_map(r, sigma, block=8):
-    """The residual summed over channels and averaged over block×block tiles, in units of its std."""
+    """The residual summed over channels, averaged over block×block tiles, in units of its std."""
     pooled = torch.nn.functional.avg_pool2d(r.double().sum(0, keepdim=True)[None], block)
     return (pooled * block / (sigma * r.shape[0] ** 0.5)).float()
 
