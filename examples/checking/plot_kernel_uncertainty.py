@@ -303,7 +303,7 @@ for seed in range(N_REPEATS):
     b_m = torch.stack([b_t[order[:m]].sum(0) for m in N_PAIRS])
     k_m = solve_simplex_ls(G_m, b_m)
     norm2 = torch.stack([y_t[order[:m]].double().pow(2).sum() for m in N_PAIRS])
-    n_m = torch.tensor(N_PAIRS) * y_t[0].numel()
+    n_m = torch.tensor(N_PAIRS, device=device) * y_t[0].numel()
     by_pairs[0].append(relative_errors(k_m, k_true))
     by_pairs[1].append(predicted_errors(G_m, b_m, k_m, norm2, n_m))
 scaling["pairs"] = tuple(np.stack(v, 1).flatten() for v in by_pairs)  # order: value, then repeat
