@@ -218,8 +218,13 @@ def test_oracle_size_is_the_smallest_block_holding_the_kernel(held_out):
     K = held_out["KERNEL_SIZE"]
     k = torch.zeros(K, K)
     k[K // 2, K // 2] = 0.5
-    k[K // 2 + 4, K // 2 - 1] = 0.5  # four rows below the centre: needs a 9×9 block
-    assert held_out["oracle_size"](k) == 9
+    k[K // 2 + 4, K // 2 - 1] = 0.5  # four rows below the centre: a 9×9 block holds it
+    assert held_out["oracle_size"](k) == min(s for s in held_out["SIZES"] if s >= 9)
+    centre = torch.zeros(K, K)
+    centre[K // 2, K // 2] = 1.0
+    assert held_out["oracle_size"](centre) == held_out["SIZES"][0]
+    k[0, K // 2] = 0.1  # an entry on the border: only the whole support holds it
+    assert held_out["oracle_size"](k) == K
 
 
 # -- one text per shared function ----------------------------------------------------------------
