@@ -297,8 +297,8 @@ ax.set_xticks(range(len(cases)), names, fontsize=8)
 detected = min(list(rejected.values())[1:])
 ax.set(
     ylabel="−log10 p (capped at 300)",
-    title=f"False alarms in {100 * false_alarm:.0f} % of draws; each mismatch caught in "
-    f"{100 * detected:.0f} % or more",
+    title=f"False alarms: {100 * false_alarm:.0f} % of draws; lowest detection rate: "
+    f"{100 * detected:.0f} %",
 )
 ax.legend(loc="lower center", ncol=4, fontsize=8)
 plt.show()
