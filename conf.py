@@ -47,7 +47,14 @@ sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
     "ignore_pattern": r"__init__\.py|calibration_helpers\.py",  # the shared helpers are no page
-    "subsection_order": ["../examples/calibration", "../examples/beyond", "../examples/blind"],
+    "subsection_order": [
+        "../examples/calibration",
+        "../examples/beyond",
+        "../examples/checking",
+        "../examples/field",
+        "../examples/blackbox",
+        "../examples/blind",
+    ],
     "within_subsection_order": "gallery_order.ExampleOrder",
     "remove_config_comments": True,  # hide the "sphinx_gallery_thumbnail_number" lines
     "capture_repr": (),  # a page shows what it prints, not the value of a cell's last line
