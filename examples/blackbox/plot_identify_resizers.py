@@ -46,14 +46,15 @@ Z_SURE = 3.0  # a model worse than the best by fewer standard errors is as good
 TILE = 8  # side of the held-out tiles behind the z-scores, in output pixels
 LEVEL = 1 / (255 * math.sqrt(12))  # rms error of rounding to 8 bits, on the [0, 1] scale
 device = dinv.utils.get_device(verbose=False)
-start_time = time.perf_counter()
+threads, start_time = torch.get_num_threads(), time.perf_counter()
+torch.set_num_threads(1)  # thousands of small operations: more threads only wait on each other
 
 x8_train = np.uint8(np.round(load_photo(SIZE)[0].permute(1, 2, 0).numpy() * 255))
 astronaut = PIL.Image.fromarray(skimage.data.astronaut())  # square already
 x8_test = np.asarray(astronaut.resize((SIZE, SIZE), PIL.Image.Resampling.BICUBIC))
 
 # %%
-# The black boxes: :meth:`PIL.Image.Image.resize` on the 8-bit image (``u8``) and on float planes
+# The black boxes: ``PIL.Image.Image.resize`` on the 8-bit image (``u8``) and on float planes
 # (mode ``F``), :func:`torch.nn.functional.interpolate` with and without ``antialias``,
 # :class:`deepinv.physics.Downsampling` with each of its named filters, and
 # :class:`deepinv.physics.DownsamplingMatlab` (deepinv's port of MATLAB's ``imresize``).
@@ -249,8 +250,6 @@ def kernels(p):
     return torch.cat([family_kernel(*part) for part in zip(FAMILIES, p, t.split(blocks), supports)])
 
 
-threads = torch.get_num_threads()
-torch.set_num_threads(1)  # an Adam step is a few hundred tiny operations: more threads only wait
 p.requires_grad_(True)
 optimizer = torch.optim.Adam([p], lr=0.02)
 schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, ADAM_STEPS)
@@ -261,7 +260,6 @@ for step in range(ADAM_STEPS):
     loss.backward()
     optimizer.step()
     schedule.step()
-torch.set_num_threads(threads)
 fitted = {name: {} for name in black_boxes}
 p = torch.where(fixed, 1.0, p).detach()
 for (family, widened, name), pi, ki in zip(rows, p, kernels(p)):
@@ -350,10 +348,10 @@ for group, label in ((True, "8-bit"), (False, "float")):
     full = max((ff["h"] - dd).norm() / dd.norm() for ff, dd, _ in fits)
     noise = max(ff["noise_2d"] / dd.norm() for ff, dd, _ in fits)
     second = max(sv[1] / sv[0] for *_, sv in fits)
-    print(f"{label}: filter error ≤ {100 * sep:.2f} % separable, {100 * full:.2f} % 2-D,", end=" ")
-    print(f"rounding noise alone gives {100 * noise:.2f} % 2-D; σ₂/σ₁ ≤ {second:.1e}")
-beta = {n: f"{255 * ff['beta']:+.2f}" for n, ff in free_form.items() if abs(ff["beta"]) > 2e-4}
-print("β, in levels, where it is not 0:", beta)
+    print(f"{label}: error ≤ {100 * sep:.2f} % separable, {100 * full:.2f} % 2-D (noise alone:")
+    print(f"    {100 * noise:.2f} % 2-D), second / first singular value ≤ {second:.1e}")
+for name in [name for name, ff in free_form.items() if abs(ff["beta"]) > 2e-4]:
+    print(f"{name}: mean rounding error β = {255 * free_form[name]['beta']:+.2f} levels")
 
 # %%
 # Chosen family (``*``: others give the same taps, listed below), parameters (``s`` scale or
@@ -361,9 +359,9 @@ print("β, in levels, where it is not 0:", beta)
 # :math:`q = 1/(255\sqrt{12})` for 8-bit, relative for float) and the best other family, :math:`z`.
 
 
-def describe(family, p):
-    shape = f"{SHAPE[family][0]}={p[2]:.4g} " if family in SHAPE else ""
-    return f"{shape}s={p[1]:.4g} c={round(p[0], 3) + 0:.4g}"
+def describe(family, p, digits):
+    shape = f"{SHAPE[family][0]}={p[2]:.{digits}g} " if family in SHAPE else ""
+    return f"{shape}s={p[1]:.3g} c={round(p[0], 3) + 0:.3g}"
 
 
 results, columns = {}, ("family", "fitted", "documented", "free-form", "held-out", "rival, z")
@@ -371,17 +369,16 @@ for name, c in choice.items():
     (family, p_doc, _), d, ff = documented(name), documented_kernel(name), free_form[name]
     error = (torch.outer(ff["v"], ff["u"]) - torch.outer(d, d)).norm() / torch.outer(d, d).norm()
     held = f"{c['R']:.2f} q" if black_boxes[name][2] else f"{c['R']:.1e}"
-    fit, doc = describe(c["model"][0], c["p"]), f"{family} {describe(family, p_doc)}"
+    fit, doc = describe(c["model"][0], c["p"], 4), f"{family} {describe(family, p_doc, 3)}"
     chosen = c["model"][0] + "*" * bool(c["ties"])
     results[name] = dict(zip(columns, [chosen, fit, doc, f"{100 * error:.2f} %", held, c["rival"]]))
-print_table(results)
+for group in (columns[:3], columns[3:]):  # two tables narrow enough for the page
+    print_table({name: {column: row[column] for column in group} for name, row in results.items()})
 for name in [name for name, c in choice.items() if c["ties"]]:
     print(f"{name}: same taps as {', '.join(choice[name]['ties'])}")
 print(f"run time: {time.perf_counter() - start_time:.2f} s")
 
-# %%
-# Free-form taps against the documented kernels, four black boxes at ×4.
-
+# free-form taps (u) against the documented kernels, four black boxes at ×4
 shown = ["Pillow u8 BICUBIC x4", "torch bicubic x4", "torch bicubic aa x4", "deepinv sinc x4"]
 fig, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True, layout="constrained")
 for ax, name in zip(axes.flat, shown):
@@ -390,6 +387,7 @@ for ax, name in zip(axes.flat, shown):
     ax.set(title=f"{name}: {results[name]['free-form']}", xlabel="t (pixels)", ylabel="weight")
 axes[0, 0].legend()
 plt.show()
+torch.set_num_threads(threads)  # as we found it
 
 # %%
 # References
