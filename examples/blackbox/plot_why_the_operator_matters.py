@@ -171,20 +171,20 @@ dinv.utils.plot([image[..., crop, crop] for image in shown], titles=titles, figs
 # Results
 # -------
 # Each operator: its residual on the pair (in rounding levels), its best PSNR over the sweep and
-# the :math:`\gamma` where it is reached, the PSNR when the data are trusted fully (the largest
-# :math:`\gamma`), and the gaps to the identified operator at both (PSNRs and gaps in dB).  The Gaussian reproduces the pair several times
-# worse than the identified operator, and the right kernel half an output pixel off far worse.
+# the :math:`\gamma` where it is reached, the PSNR when the data are trusted fully (``γ∞``, the
+# largest :math:`\gamma`), and the gaps to the identified operator at both (PSNRs and gaps in dB).  The Gaussian reproduces the pair several times
+# worse than the identified operator, and the right kernel one input pixel off far worse.
 
 top = next(iter(physics))
 results = {}
 for name in physics:
     results[name] = {
         "pair rms": f"{residuals[name]:.2f}",
-        "best PSNR": f"{best[name][0]:.2f}",
+        "PSNR": f"{best[name][0]:.2f}",
         "at γ": f"{best[name][1]:.2g}",
         "gap": f"{best[top][0] - best[name][0]:.2f}",
-        "PSNR, γ max": f"{curves[name][-1]:.2f}",
-        "gap, γ max": f"{curves[top][-1] - curves[name][-1]:.2f}",
+        "PSNR γ∞": f"{curves[name][-1]:.2f}",
+        "gap γ∞": f"{curves[top][-1] - curves[name][-1]:.2f}",
     }
 print_table(results)
 print(f"run time: {time.perf_counter() - start_time:.2f} s")
