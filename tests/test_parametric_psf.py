@@ -2,7 +2,7 @@
 
 The functions are taken from the namespace that running each page (in fast mode) leaves behind:
 the differentiable Gaussian and its canonical parameters (plot_gaussian_psf), the sign group and
-the coefficient error of the Zernike page (plot_zernike_psf).
+the coefficient error of the Zernike page (plot_zernike_psf); and the pages' ``results``.
 """
 
 from __future__ import annotations
@@ -185,15 +185,16 @@ def test_sign_group_holds_for_other_coefficients(zernike):
 
 
 def test_coefficient_error_ignores_the_sign_group_only(zernike):
-    error = zernike["coefficient_error"]
+    errors = zernike["coefficient_errors"]
+    group = zernike["SIGN_GROUP"].cpu()
     a = torch.tensor([0.05, -0.1, 0.02, 0.07, -0.03, 0.01, 0.04, -0.06])
-    for signs in zernike["SIGN_GROUP"].cpu():
-        assert error(signs * a, a)[0] < 1e-7
     coma_flip = torch.tensor([1.0, 1, 1, -1, 1, 1, 1, 1])
-    assert error(coma_flip * a, a)[0] == pytest.approx(2 * 0.07 / a.norm().item(), rel=1e-5)
-    batch = torch.stack([a, coma_flip * a] + [signs * a for signs in zernike["SIGN_GROUP"].cpu()])
-    expected = torch.tensor([error(row, a)[0] for row in batch])
-    torch.testing.assert_close(zernike["coefficient_errors"](batch, a), expected)
+    batch = torch.stack([coma_flip * a] + [signs * a for signs in group])
+    values, best = errors(batch, a)
+    assert values.shape == (1 + len(group),) and best.shape == (1 + len(group), 8)
+    assert values[0].item() == pytest.approx(2 * 0.07 / a.norm().item(), rel=1e-5)
+    assert (values[1:] < 1e-7).all()
+    torch.testing.assert_close(best[1:] * batch[1:], a.expand(len(group), 8))  # the best signs undo the flips
 
 
 def test_zernike_psfs_carry_gradients(zernike):
@@ -213,3 +214,40 @@ def test_every_sign_pattern_was_tried(zernike):
     assert zernike["patterns"].shape == (2 ** len(zernike["NOLL"]), len(zernike["NOLL"]))
     distinct = {tuple(r.tolist()) for r in zernike["patterns"]}
     assert len(distinct) == len(list(itertools.product([1, -1], repeat=8)))
+
+
+# %% the pages' results (fast mode)
+
+
+def test_gaussian_results_improve_on_the_initial_guess(gaussian):
+    results = gaussian["results"]
+    initial, fitted = results["initial guess"], results[f"Adam, {gaussian['N_ITER']} steps"]
+    columns = ("sigma_1 error (%)", "sigma_2 error (%)", "angle error (deg)", "kernel error")
+    for column in columns:
+        assert fitted[column] < initial[column], column
+    # the errors are those of the estimate printed on the page, against the canonical truth
+    estimate, truth = gaussian["estimate"], gaussian["p_true"]
+    assert fitted["sigma_1 error (%)"] == pytest.approx(100 * abs(estimate[0] / truth[0] - 1))
+    assert fitted["angle error (deg)"] == pytest.approx(gaussian["angle_difference"](estimate[2], 30))
+
+
+def test_zernike_results_are_consistent(zernike):
+    results = zernike["results"]
+    fit, floor = results[f"Zernike fit ({zernike['N_STARTS']} starts)"], results["free-form floor"]
+    assert floor["× floor"] == 1.0
+    assert fit["× floor"] == pytest.approx(fit["PSF error"] / floor["PSF error"])
+    k_hat, k_true = zernike["k_hat"].cpu(), zernike["k_true"].cpu()
+    assert fit["PSF error"] == pytest.approx(((k_hat - k_true).norm() / k_true.norm()).item(), rel=1e-5)
+    # the start chosen by its loss is the one with the lowest final loss
+    losses = zernike["final_losses"]
+    assert torch.equal(zernike["a_hat"][0], zernike["a_fits"][losses.argmin()])
+
+
+def test_zernike_floor_is_the_exact_free_form_kernel(zernike):
+    """The free-form floor on the page is the reference solver's minimiser of the same loss."""
+    from reference import quadratic, solve_simplex_qp
+
+    x, y = zernike["x"].cpu(), zernike["y"].cpu()
+    k_ref, _ = solve_simplex_qp(*quadratic(x, y))
+    k_page = zernike["k_free"].cpu().double().flatten()
+    assert ((k_page - k_ref).norm() / k_ref.norm()).item() < 1e-6
