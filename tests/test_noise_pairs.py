@@ -84,6 +84,14 @@ def test_measure_draws_the_page_measurement_and_the_reference_one(noise_page):
     assert (other - y).std().item() == pytest.approx(0.02 * 2**0.5, rel=0.05)
 
 
+def test_correlations_are_the_linear_term_of_the_quadratic(noise_page):
+    x, y, k_true = default_problem(FAST_SIZE)
+    ys = torch.cat([y, noise_page["measure"](x, k_true, 0.05, 3)])
+    b = noise_page["correlations"](x, ys)
+    for i in range(2):
+        torch.testing.assert_close(b[i], quadratic(x, ys[i : i + 1])[1], rtol=1e-10, atol=1e-9)
+
+
 def test_fitted_kernels_are_the_reference_minimisers(noise_page):
     """fit_kernels on a batch of draws gives each draw's exact floor, and its residual."""
     x, y, k_true = default_problem(FAST_SIZE)

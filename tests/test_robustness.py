@@ -308,6 +308,7 @@ def test_robustness_results_on_the_fast_problem(rb):
     [
         ("measure", ["plot_unknown_noise", "plot_several_pairs", "plot_robustness"]),
         ("adam_on_quadratic", ["plot_several_pairs", "plot_robustness"]),
+        ("correlations", ["plot_unknown_noise", "plot_several_pairs", "plot_robustness"]),
     ],
 )
 def test_shared_page_functions_have_one_text(name, pages, example_runs):

@@ -109,12 +109,9 @@ def gaussian_kernel(sigma, angle, size=None):
 # deepinv's automatic size for the others), and its gradient must match finite differences
 # (:func:`torch.autograd.gradcheck`, float64).
 
+checks = [(SIGMA_TRUE, ANGLE_TRUE, KERNEL_SIZE), ((1.0, 2.5), -20.0, None), ((4, 1.5), 135, None)]
 worst = 0.0
-for s, a, n in (
-    (SIGMA_TRUE, ANGLE_TRUE, KERNEL_SIZE),
-    ((1.0, 2.5), -20.0, None),
-    ((4, 1.5), 135, None),
-):
+for s, a, n in checks:
     theirs = dinv.physics.functional.gaussian_blur(psf_size=n and (n, n), sigma=s, angle=a)
     ours = gaussian_kernel(torch.tensor(s, dtype=torch.float32), torch.tensor(a), n)
     worst = max(worst, (ours - theirs).abs().max().item())
@@ -135,10 +132,7 @@ print(f"gradcheck against finite differences: {passed}")
 
 
 def canonical_parameters(sigma_1, sigma_2, angle):
-    """The representative of (sigma_1, sigma_2, angle) with sigma_1 >= sigma_2, angle in [0, 180).
-
-    Equal widths make an isotropic kernel, whose angle means nothing: it is then reported as 0.
-    """
+    """The representative with sigma_1 >= sigma_2 and angle in [0, 180) (0 if isotropic)."""
     values = [float(v) for v in (sigma_1, sigma_2, angle)]
     if not all(np.isfinite(values)) or min(values[:2]) <= 0:
         raise ValueError(f"expected positive finite widths and a finite angle, got {values}")
@@ -201,12 +195,6 @@ N_ITER = 50 if FAST else 150  # Adam iterations
 LR = 0.05  # Adam's learning rate, in log-width and radian units
 SIGMA_INIT, ANGLE_INIT = (1.0, 2.0), 150.0  # initial widths (pixels) and angle (degrees)
 
-
-def parameters_of(p):
-    """(sigma as a (2,) tensor, angle in degrees) from the unconstrained vector p."""
-    return p[:2].exp(), torch.rad2deg(p[2])
-
-
 p = torch.tensor([*np.log(SIGMA_INIT), np.deg2rad(ANGLE_INIT)], dtype=torch.float32)
 p = p.to(device).requires_grad_(True)
 optimizer = torch.optim.Adam([p], lr=LR)
@@ -215,15 +203,14 @@ history = []
 start = time.perf_counter()
 for _ in range(N_ITER):
     optimizer.zero_grad()
-    sigma, angle = parameters_of(p)
-    loss = losses_of(gaussian_kernel(sigma, angle, KERNEL_SIZE)).sum()
-    loss.backward()
+    sigma, angle = p[:2].exp(), torch.rad2deg(p[2])  # widths in pixels, angle in degrees
+    losses_of(gaussian_kernel(sigma, angle, KERNEL_SIZE)).backward()
     history.append(sigma.tolist())
     optimizer.step()
     scheduler.step()
 seconds = time.perf_counter() - start
 history = np.array(history)
-sigma_hat, angle_hat = (t.detach() for t in parameters_of(p))
+sigma_hat, angle_hat = p[:2].detach().exp(), torch.rad2deg(p[2].detach())
 raw = (*sigma_hat.tolist(), angle_hat.item())
 estimate = canonical_parameters(*raw)
 print("raw estimate (sigma[0], sigma[1], angle) = ({:.3f}, {:.3f}, {:.2f}°)".format(*raw))
@@ -247,9 +234,8 @@ angle_twin = grid.new_full((len(grid),), ANGLE_TRUE + 90.0)
 landscape = losses_of(gaussian_kernel(grid, angle_twin, KERNEL_SIZE)).reshape(N_GRID, N_GRID)
 fig, ax = plt.subplots(figsize=(6, 4.6), layout="constrained")
 levels = np.geomspace(landscape.min().item(), landscape.max().item(), 30)
-contour = ax.contourf(
-    widths.cpu(), widths.cpu(), landscape.T.cpu(), levels, norm="log", cmap="magma"
-)
+w = widths.cpu()
+contour = ax.contourf(w, w, landscape.T.cpu(), levels, norm="log", cmap="magma")
 fig.colorbar(contour, ax=ax, label="loss", ticks=levels[::5], format="%.2e")
 ax.plot(*SIGMA_TRUE[::-1], "wX", markersize=10, label="(1.2, 3.0, 120°): the truth's twin")
 ax.plot(*history.T, color="cyan", label="Adam path (its angle varies)")

@@ -67,8 +67,10 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 # ``blur_quadratic`` writes the loss as :math:`\frac{1}{2}k^\top G k - b^\top k +
 # \frac{1}{2}\|y\|^2` and ``solve_simplex_ls`` returns its exact minimiser (the exact-solver page
 # explains both).  :math:`G` depends on the image only, so each noise draw costs one new :math:`b`
-# and one solve.  ``kkt_violation`` checks the answer: at the minimiser the gradient
-# :math:`Gk - b` is constant on the support of :math:`k` and not smaller anywhere else.
+# — the cross-correlation of :math:`x` with the measurement, which
+# :func:`deepinv.physics.functional.conv2d_fft` computes directly — and one solve.
+# ``kkt_violation`` checks the answer: at the minimiser the gradient :math:`Gk - b` is constant
+# on the support of :math:`k` and not smaller anywhere else.
 #
 # An iterative method stopped after a fixed budget adds its own optimisation error.  We take the
 # best setting of the page on Adam with a projection — :class:`torch.optim.Adam`, learning rate
@@ -84,6 +86,15 @@ def measure(x, k, sigma, seed):
     noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator("cpu").manual_seed(seed))
     physics = dinv.physics.Blur(filter=k.cpu(), padding="valid", noise_model=noise)
     return physics(x.cpu()).to(x.device)
+
+
+def correlations(x, ys):
+    """The b (B, K²) of blur_quadratic for the pairs (x, ys[i]), x of batch 1 or B: the
+    cross-correlation of x with ys[i] summed over the colour channels, by FFT (flipped twice,
+    since deepinv's blur convolves)."""
+    xs = x.double().expand(len(ys), -1, -1, -1)
+    b = dinv.physics.functional.conv2d_fft(xs, ys.double().flip(-1, -2)).sum(1)
+    return b.flatten(1).flip(-1)
 
 
 def kkt_violation(G, b, k):
@@ -129,7 +140,7 @@ print(f"quadratic gradient vs autograd: relative difference {gap.item():.1e}")
 
 draws = [(s, seed) for s in SIGMAS for seed in range(N_DRAWS if s > 0 else 1)]
 ys = torch.cat([measure(x, k_true, s, seed) for s, seed in draws])
-G_draws, b_draws = blur_quadratic(x.expand(len(draws), -1, -1, -1), ys, KERNEL_SIZE)
+G_draws, b_draws = G.expand(len(draws), -1, -1), correlations(x, ys)
 k_exact = solve_simplex_ls(G_draws, b_draws)
 violations = kkt_violation(G_draws, b_draws, k_exact)
 k_start = k_box.flatten(1).expand(len(draws), -1)
@@ -211,15 +222,16 @@ def centred_eigenvalues(G):
 
 
 smoothed = [smooth(x, width) for width in SMOOTHING]
-xs = torch.cat([x_s.expand(N_DRAWS_CONTENT, -1, -1, -1) for x_s in smoothed])
-ys = torch.cat(
-    [measure(x_s, k_true, SIGMA, seed) for x_s in smoothed for seed in range(N_DRAWS_CONTENT)]
-)
-G_content, b_content = blur_quadratic(xs, ys, KERNEL_SIZE)
+ys = [
+    torch.cat([measure(x_s, k_true, SIGMA, s) for s in range(N_DRAWS_CONTENT)]) for x_s in smoothed
+]
+G_s = blur_quadratic(torch.cat(smoothed), torch.cat([y_s[:1] for y_s in ys]), KERNEL_SIZE)[0]
+G_content = G_s.repeat_interleave(N_DRAWS_CONTENT, dim=0)
+b_content = torch.cat([correlations(x_s, y_s) for x_s, y_s in zip(smoothed, ys)])
 k_content = solve_simplex_ls(G_content, b_content)
 violations_content = kkt_violation(G_content, b_content, k_content)
 errors_content = errors_of(k_content).reshape(len(SMOOTHING), N_DRAWS_CONTENT)
-eigenvalues = [centred_eigenvalues(G_s) for G_s in G_content[::N_DRAWS_CONTENT]]
+eigenvalues = [centred_eigenvalues(G_i) for G_i in G_s]
 
 # %%
 # The smoothed images and the exact kernel of their first noise draw, on one colour scale:

@@ -241,15 +241,12 @@ with torch.no_grad():
 plane_losses = plane_losses.reshape(N_GRID, N_GRID).T.cpu()
 stuck_u = ((stuck @ direction_1) / (direction_1 @ direction_1)).item()
 stuck_v = ((stuck - stuck_u * direction_1) @ direction_2 / (direction_2 @ direction_2)).item()
-print(
-    f"start {worst} (the highest final loss) ends at ({stuck_u:.2f}, {stuck_v:.2f}) on this plane"
-)
+print(f"start {worst} (highest final loss) ends at ({stuck_u:.2f}, {stuck_v:.2f}) on this plane")
 
 fig, ax = plt.subplots(figsize=(6.5, 5), layout="constrained")
 levels = np.geomspace(plane_losses.min().item(), plane_losses.max().item(), 30)
-contour = ax.contourf(
-    coordinates.cpu(), coordinates.cpu(), plane_losses, levels, norm="log", cmap="magma"
-)
+c = coordinates.cpu()
+contour = ax.contourf(c, c, plane_losses, levels, norm="log", cmap="magma")
 fig.colorbar(contour, ax=ax, label="loss", ticks=levels[::5], format="%.2e")
 ax.plot(0, 0, "w*", markersize=14, label="true a")
 ax.plot(1, 0, "X", color="cyan", markersize=10, label="twin s·a, same PSF")
