@@ -1,4 +1,4 @@
-"""Reading back the tables that ``calibration_helpers.print_table`` prints (to move into conftest.py).
+"""Reading back the tables that ``calibration_helpers.print_table`` prints (for tests/conftest.py).
 
 ``print_table`` writes a header line, a line of dashes (one run per column, two spaces apart) and
 one line per row, the first column left-justified and the others right-justified within the
@@ -66,5 +66,7 @@ def results_table(stem: str) -> dict[str, dict[str, object]]:
 def find_row(table: dict, prefix: str) -> dict:
     """The one row whose name starts with ``prefix``."""
     rows = [name for name in table if name.startswith(prefix)]
-    assert len(rows) == 1, f"expected one row starting with {prefix!r}, found {rows} in {list(table)}"
+    assert len(rows) == 1, (
+        f"expected one row starting with {prefix!r}, found {rows} in {list(table)}"
+    )
     return table[rows[0]]

@@ -11,7 +11,7 @@ from results_table import find_row, results_table
 def test_noise_level_mean_over_ten_draws_is_within_3_percent():
     row = find_row(results_table("plot_unknown_noise"), "photo, σ = 0.02")
     assert row["draws"] == 10
-    assert abs(row["ML dev. (%)"]) <= 3 and abs(row["d dev. (%)"]) <= 3
+    assert abs(row["ML (%)"]) <= 3 and abs(row["d (%)"]) <= 3
     assert abs(row["sigma_ML"] / 0.02 - 1) <= 0.03
 
 
@@ -19,7 +19,7 @@ def test_the_estimate_tracks_every_noise_level():
     table = results_table("plot_unknown_noise")
     levels = [row for name, row in table.items() if name.startswith("photo, σ = ")]
     assert len(levels) == 5
-    assert all(abs(row["ML dev. (%)"]) <= 3 for row in levels)
+    assert all(abs(row["ML (%)"]) <= 3 for row in levels)
 
 
 def test_wrong_kernels_overestimate_the_noise():
@@ -35,12 +35,12 @@ def test_eight_pairs_beat_one_pair_in_at_least_9_of_10_seeds():
 
 def test_mean_error_falls_with_the_number_of_pairs():
     table = results_table("plot_several_pairs")
-    means = [find_row(table, f"{m} pair")["mean kernel error"] for m in (1, 2, 4, 8, 16)]
+    means = [find_row(table, f"{m} pair")["mean error"] for m in (1, 2, 4, 8, 16)]
     assert all(a > b for a, b in zip(means, means[1:])), means
 
 
 def test_batch_projection_contrast():
     table = results_table("plot_several_pairs")
-    own = find_row(table, "batch of 4, per-kernel")["mean kernel error"]
-    whole = find_row(table, "batch of 4, whole-batch")["mean kernel error"]
+    own = find_row(table, "batch: per-kernel")["mean error"]
+    whole = find_row(table, "batch: whole-batch")["mean error"]
     assert own < 0.1 < 0.5 < whole

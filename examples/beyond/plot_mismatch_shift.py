@@ -140,7 +140,7 @@ print(f"shifted image blurred by k vs image blurred by h * k: max difference {ga
 # :math:`\hat k_\delta` it is the derivative of :math:`f_\delta(\hat k_\delta)` with
 # :math:`\hat k_\delta` held fixed (the envelope theorem), which autograd computes through the
 # shift filter's weights.  We search the shift on a coarse grid (all grid points solved as one
-# batch), then refine it with L-BFGS-B (:func:`scipy.optimize.minimize`).  To keep the page fast
+# batch), then refine it with L-BFGS-B (``scipy.optimize.minimize``).  To keep the page fast
 # we search the horizontal shift only, the vertical one being known to be zero; a 2-D search works
 # the same way with a 2-D grid.
 
@@ -208,20 +208,19 @@ G, b = blur_quadratic(x, y, KERNEL_SIZE)
 k_without = solve_simplex_ls(G, b).float().reshape(k_true.shape)
 G_d, b_d = shifted_quadratic(G_big, b_big, *DELTA, KERNEL_SIZE)
 k_floor = solve_simplex_ls(G_d[None], b_d[None]).float().reshape(k_true.shape)
+kernels = {"without fix": k_without, "with fix": k_fix, "matched floor": k_floor}
+errors = {name: dinv.metric.NRMSE()(k, k_true).item() for name, k in kernels.items()}
 dinv.utils.plot(
-    [k_without, k_fix, k_true],
-    titles=["shift ignored", "shift estimated", "true kernel"],
+    list(kernels.values()) + [k_true],
+    titles=[f"{name}, {100 * e:.1f} %" for name, e in errors.items()] + ["true kernel"],
     cmap="viridis",
     rescale_mode=None,
     norm=Normalize(0.0, k_true.max().item()),
-    figsize=(8, 3),
+    figsize=(10, 3.2),
 )
-nrmse = dinv.metric.NRMSE()
-floor = nrmse(k_floor, k_true).item()
-results = {}
-for name, k in (("without fix", k_without), ("with fix", k_fix), ("matched floor", k_floor)):
-    error = nrmse(k, k_true).item()
-    results[name] = {"kernel error": error, "× floor": error / floor}
+results = {
+    name: {"kernel error": e, "× floor": e / errors["matched floor"]} for name, e in errors.items()
+}
 results["with fix"].update({"shift (px)": dx_hat, "time": f"{seconds:6.2f} s"})
 results["matched floor"]["shift (px)"] = DELTA[1]
 print_table(results)

@@ -271,8 +271,9 @@ print(
 # %%
 # Results
 # -------
-# Mean estimates over the draws and their deviation from the true :math:`\sigma`, in per cent;
-# for the wrong kernels, the single draw of seed 0.
+# For each noise level: the number of draws, the mean :math:`\hat\sigma_{\mathrm{ML}}` and its
+# deviation from the true :math:`\sigma` in per cent (``ML (%)``), the mean :math:`\hat\sigma_d`
+# and its deviation (``d (%)``); for the wrong kernels, the single draw of seed 0.
 
 results = {}
 for label, sigma, rows in [(f"photo, σ = {s}", s, by_level[s]) for s in true_levels] + [
@@ -281,16 +282,16 @@ for label, sigma, rows in [(f"photo, σ = {s}", s, by_level[s]) for s in true_le
     results[label] = {
         "draws": len(rows),
         "sigma_ML": rows[:, 2].mean(),
-        "ML dev. (%)": 100 * (rows[:, 2].mean() / sigma - 1),
+        "ML (%)": 100 * (rows[:, 2].mean() / sigma - 1),
         "sigma_d": rows[:, 3].mean(),
-        "d dev. (%)": 100 * (rows[:, 3].mean() / sigma - 1),
+        "d (%)": 100 * (rows[:, 3].mean() / sigma - 1),
     }
 for label in ("no blur", "15×15 box"):
     sigma_wrong = noise_level(residuals[label])
     results[label] = {
         "draws": 1,
         "sigma_ML": sigma_wrong,
-        "ML dev. (%)": 100 * (sigma_wrong / SIGMA - 1),
+        "ML (%)": 100 * (sigma_wrong / SIGMA - 1),
     }
 print_table(results)
 
