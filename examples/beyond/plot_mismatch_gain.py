@@ -114,7 +114,6 @@ def fit_gain_offset(x, y, kernel_size):
 start = time.perf_counter()
 k_fix, gain_hat, offset_hat = fit_gain_offset(x, y, KERNEL_SIZE)
 seconds = time.perf_counter() - start
-print(f"estimated gain {gain_hat:.4f} (true {GAIN}), offset {offset_hat:.4f} (true {OFFSET})")
 
 # %%
 # Results

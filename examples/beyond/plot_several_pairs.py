@@ -27,7 +27,8 @@ the exact minimiser over the simplex :math:`\simplex` is then found as cheaply a
 # drawn with seed 123, valid convolution and Gaussian noise of standard deviation 0.02; every
 # random draw is made on the CPU, then moved to the device.  Here the image is cut into its sixteen
 # 64×64 tiles, and each tile is blurred and gets its own noise draw: sixteen pairs measured with
-# the same kernel.  ``CALIBRATION_GALLERY_FAST=1`` runs the page on a 128×128 image and 3 seeds.
+# the same kernel (the first four pairs below).  ``CALIBRATION_GALLERY_FAST=1`` runs the page on
+# a 128×128 image and 3 seeds.
 
 import os
 import time
