@@ -28,6 +28,7 @@ release = "0.1"
 
 # -- Extensions ------------------------------------------------------------------------------------
 extensions = [
+    "sphinx.ext.autodoc",  # the page of shared helpers
     "sphinx.ext.mathjax",
     "sphinx_gallery.gen_gallery",
     "sphinx-mathjax-offline",  # serves MathJax 3 from _static instead of a CDN
@@ -45,24 +46,19 @@ nitpicky = True
 sphinx_gallery_conf = {
     "examples_dirs": ["../examples"],
     "gallery_dirs": ["auto_examples"],
-    "filename_pattern": r"/plot_",  # every plot_*.py script is executed
-    "ignore_pattern": r"__init__\.py|calibration_helpers\.py",  # the helpers are not a page
-    "subsection_order": ["../examples/calibration", "../examples/beyond", "../examples/blind"],
+    "ignore_pattern": r"__init__\.py|calibration_helpers\.py",  # the shared helpers are no page
+    "subsection_order": [
+        "../examples/calibration",
+        "../examples/beyond",
+        "../examples/checking",
+        "../examples/field",
+        "../examples/blackbox",
+        "../examples/blind",
+    ],
     "within_subsection_order": "gallery_order.ExampleOrder",
-    "download_all_examples": True,
-    "remove_config_comments": True,
-    "abort_on_example_error": False,
-    "only_warn_on_example_error": False,
-    "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
-    "capture_repr": (),
-    "show_memory": False,
-    "write_computation_times": True,
-    "min_reported_time": 0,
-    "thumbnail_size": (320, 240),
-    "default_thumb_file": None,
-    "reset_modules": ("matplotlib", "seaborn"),
-    "first_notebook_cell": "%matplotlib inline",
+    "remove_config_comments": True,  # hide the "sphinx_gallery_thumbnail_number" lines
+    "capture_repr": (),  # a page shows what it prints, not the value of a cell's last line
+    "image_srcset": ["2x"],  # figures stay sharp on high-density screens
 }
 
 # -- HTML output -----------------------------------------------------------------------------------
@@ -75,9 +71,7 @@ html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc", "sg_download_links", "sg_launcher_links"],
-    "navigation_with_keys": False,
-    "footer_start": ["copyright"],
-    "footer_end": ["sphinx-version"],
+    "footer_end": [],
 }
 html_show_sourcelink = False
 # Light or dark follows the reader's system setting until the switch in the header is used (an
@@ -90,7 +84,6 @@ copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
 copybutton_only_copy_prompt_lines = False
 copybutton_exclude = ".linenos, .gp, .go"
-html_last_updated_fmt = None
 
 # -- Math ------------------------------------------------------------------------------------------
 # Notation of the pages: y = N(A(x, theta)).  MathJax 3 reads these macros.

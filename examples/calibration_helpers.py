@@ -16,7 +16,7 @@ from torch.nn.functional import pad
 
 
 def load_photo(size):
-    """Grace Hopper's portrait, centre-cropped to a square, as a (1, 3, size, size) tensor in [0, 1]."""
+    """Grace Hopper's portrait, centre-cropped and resized: (1, 3, size, size), values in [0, 1]."""
     with get_sample_data("grace_hopper.jpg") as file:
         image = PIL.Image.open(file).convert("RGB")
     side = min(image.size)
@@ -38,7 +38,7 @@ def project_simplex(v):
         raise TypeError(f"project_simplex expects a floating-point tensor, got dtype {v.dtype}")
     if v.dim() < 2 or v.shape[0] == 0 or v[0].numel() == 0:
         raise ValueError(
-            f"project_simplex expects a non-empty batch of shape (B, ...), got shape {tuple(v.shape)}"
+            f"project_simplex expects a non-empty batch (B, ...), got shape {tuple(v.shape)}"
         )
     if not torch.isfinite(v).all():
         raise ValueError("project_simplex got NaN or infinite values; check the step size")
@@ -57,49 +57,29 @@ def project_simplex(v):
         return (shifted - threshold).clamp_min(0.0).reshape(v.shape)
 
 
-def blur_quadratic(x, y, kernel_size):
-    """``G`` (B, K², K²) and ``b`` (B, K²), in float64, of each pair ``(x[i], y[i])``.
+def lagged_window_sums(x, kernel_size):
+    """``S[i, j, di, dj + K - 1]``: the sum of ``x(u) x(u + (di, dj))`` over the window of ``u``
+    that the valid blur reads from kernel entry ``(i, j)``, for one image ``x`` (1, C, H, W).
 
-    ``1/2 ||Blur(k, padding="valid")(x[i]) - y[i]||² = 1/2 kᵀ G[i] k - b[i]ᵀ k + 1/2 ||y[i]||²``
-    for every kernel ``k`` of size K×K (flattened), summed over the colour channels.
+    Lags: ``0 <= di < K``, ``-K < dj < K``.  The window is the image minus a frame of width
+    ``K - 1``: sum over the whole image (one FFT for every lag), subtract the frame's rows and
+    columns (1-D FFTs along them), add back the corners that both removed.
     """
-    if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"expected x (B, C, H, W) and y (B, C, h, w), got {tuple(x.shape)}, {tuple(y.shape)}")
-    K, (H, W), dev = kernel_size, x.shape[-2:], x.device
-    if tuple(y.shape[-2:]) != (H - K + 1, W - K + 1):
-        raise ValueError(f"y must be the valid blur of x by a {K}×{K} kernel: {tuple(y.shape[-2:])}")
-    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise ValueError("blur_quadratic got NaN or infinite values")
-    if x.shape[0] > 1:  # one pair at a time keeps the intermediate arrays small
-        pairs = [blur_quadratic(x[i : i + 1], y[i : i + 1], K) for i in range(x.shape[0])]
-        return torch.cat([G for G, _ in pairs]), torch.cat([b for _, b in pairs])
-    x, y, m = x.double(), y.double(), K - 1
-    di, dj = torch.arange(K, device=dev), torch.arange(-m, K, device=dev)  # the lags d = (di, dj)
+    K, (H, W), dev, m = kernel_size, x.shape[-2:], x.device, kernel_size - 1
+    di, dj = torch.arange(K, device=dev), torch.arange(-m, K, device=dev)
     n = (H + K, W + 2 * K)  # FFT sizes with no wrap-around at these lags
-    # G[(i, j), (i + di, j + dj)] is the sum over the window of the valid blur at (i, j) of
-    # x(u) x(u + d).  Sum over the whole image first, every lag at once by FFT ...
     X = rfft2(x, s=n)
-    total = irfft2((X.conj() * X).sum(1), s=n)[:, di][..., dj % n[1]]  # (B, K, 2K-1)
+    total = irfft2((X.conj() * X).sum(1), s=n)[0, di][:, dj % n[1]]
 
-    def line_sums(z, lines, offsets, lags, length):
-        """sum_v z(l, v) z(l + o, v + t) for each line l, offset o and lag t (zero beyond z)."""
-        Z = rfft(pad(z, (0, 0, K, K)), n=length)
-        pairs = Z[:, :, lines + K, None].conj() * Z[:, :, lines[:, None] + offsets + K]
-        return irfft(pairs.sum(1), n=length)[..., lags % length]
+    def lines(z, rows, offsets, lags, length):  # sum_v z(r, v) z(r + o, v + t), zero beyond z
+        Z = rfft(pad(z[0], (0, 0, K, K)), n=length)
+        pairs = Z[:, rows + K, None].conj() * Z[:, rows[:, None] + offsets + K]
+        return irfft(pairs.sum(0), n=length)[..., lags % length]
 
-    # ... then remove the m = K-1 rows and columns at each edge that a window leaves out, ...
-    edge = torch.arange(m, device=dev)
-    top, bottom = line_sums(x, edge, di, dj, n[1]), line_sums(x, edge + H - m, di, dj, n[1])
-    xt = x.transpose(-1, -2)
-    left = line_sums(xt, edge, dj, di, n[0]).transpose(-1, -2)
-    right = line_sums(xt, edge + W - m, dj, di, n[0]).transpose(-1, -2)
-    # ... and add back the m×m corners, which both a row and a column removed.
-    xp = pad(x, (K, K, K, K))
-
-    def corner(r0, c0):  # x(u) x(u + d) summed over channels, u in the corner at (r0, c0)
-        near = xp[..., r0 + K : r0 + K + m + K - 1, c0 + K - m : c0 + K + m + K - 1]
-        shifted = near.unfold(-2, K, 1).unfold(-2, 2 * K - 1, 1)  # [.., r, c, di, dj + m]
-        return (x[..., r0 : r0 + m, c0 : c0 + m, None, None] * shifted).sum(1)
+    def corner(r0, c0):  # x(u) x(u + d), u in the m×m corner at (r0, c0)
+        near = pad(x[0], (K, K, K, K))[:, r0 + K : r0 + 2 * K + m - 1, c0 + K - m :]
+        shifted = near[..., : m + 2 * K - 2].unfold(1, K, 1).unfold(2, 2 * K - 1, 1)
+        return (x[0, :, r0 : r0 + m, c0 : c0 + m, None, None] * shifted).sum(0)
 
     def before(t, dim):  # entry i: the sum of the entries < i along dim
         return pad(t.cumsum(dim), (0, 0) * (t.dim() - 1 - dim) + (1, 0))
@@ -107,89 +87,123 @@ def blur_quadratic(x, y, kernel_size):
     def after(t, dim):  # entry i: the sum of the entries >= i along dim
         return t.sum(dim, keepdim=True) - before(t, dim)
 
-    window = (
-        total[:, None, None]
-        - (before(top, 1) + after(bottom, 1))[:, :, None]
-        - (before(left, 1) + after(right, 1))[:, None, :]
-        + before(before(corner(0, 0), 1), 2)
-        + after(before(corner(0, W - m), 1), 2)
-        + before(after(corner(H - m, 0), 1), 2)
-        + after(after(corner(H - m, W - m), 1), 2)
-    )  # window[b, i, j, di, dj + m]
-    i, j, a, s = torch.meshgrid(di, di, di, torch.arange(2 * K - 1, device=dev), indexing="ij")
-    keep = (i + a < K) & (j + s - m >= 0) & (j + s - m < K)
-    i, j, a, s = i[keep], j[keep], a[keep], s[keep]
-    G = x.new_zeros(x.shape[0], K, K, K, K)
-    G[:, i, j, i + a, j + s - m] = window[:, i, j, a, s]
-    G[:, i + a, j + s - m, i, j] = window[:, i, j, a, s]
+    if m == 0:  # a 1×1 kernel: the window is the whole image
+        return total.view(1, 1, 1, 1)
+    edge, xt = torch.arange(m, device=dev), x.transpose(-1, -2)
+    top, bottom = lines(x, edge, di, dj, n[1]), lines(x, edge + H - m, di, dj, n[1])
+    left = lines(xt, edge, dj, di, n[0]).transpose(-1, -2)
+    right = lines(xt, edge + W - m, dj, di, n[0]).transpose(-1, -2)
+    return (
+        total
+        - (before(top, 0) + after(bottom, 0))[:, None]
+        - (before(left, 0) + after(right, 0))[None, :]
+        + before(before(corner(0, 0), 0), 1)
+        + after(before(corner(0, W - m), 0), 1)
+        + before(after(corner(H - m, 0), 0), 1)
+        + after(after(corner(H - m, W - m), 0), 1)
+    )
+
+
+def blur_quadratic(x, y, kernel_size):
+    """``G`` (B, K², K²) and ``b`` (B, K²), in float64, of each pair ``(x[i], y[i])``:
+
+    ``1/2 ||Blur(k, padding="valid")(x[i]) - y[i]||² = 1/2 kᵀ G[i] k - b[i]ᵀ k + 1/2 ||y[i]||²``
+    for every K×K kernel ``k`` (flattened), summed over the colour channels.
+    """
+    if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
+        raise ValueError(
+            f"expected x (B, C, H, W) and y (B, C, h, w), got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
+    K, (H, W), dev = kernel_size, x.shape[-2:], x.device
+    if tuple(y.shape[-2:]) != (H - K + 1, W - K + 1):
+        raise ValueError(
+            f"y must be the valid blur of x by a {K}×{K} kernel: {tuple(y.shape[-2:])}"
+        )
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError("blur_quadratic got NaN or infinite values")
+    G = x.new_zeros(x.shape[0], K, K, K, K, dtype=torch.float64)
+    r = torch.arange(K, device=dev)
+    i, j, di, s = torch.meshgrid(r, r, r, torch.arange(2 * K - 1, device=dev), indexing="ij")
+    keep = (i + di < K) & (j + s - K + 1 >= 0) & (j + s - K + 1 < K)
+    i, j, di, s = i[keep], j[keep], di[keep], s[keep]
+    for image, sums in zip(
+        G, (lagged_window_sums(x[n : n + 1].double(), K) for n in range(len(x)))
+    ):
+        image[i, j, i + di, j + s - K + 1] = sums[i, j, di, s]  # entry (i, j) with (i + di, j + dj)
+        image[i + di, j + s - K + 1, i, j] = sums[i, j, di, s]  # G is symmetric
     # deepinv convolves (flips the kernel); b correlates x with y
-    G = G.reshape(-1, K * K, K * K).flip(-1, -2)
+    x, y = x.double(), y.double()
     b = irfft2((rfft2(y, s=(H, W)).conj() * rfft2(x, s=(H, W))).sum(1), s=(H, W))[:, :K, :K]
-    return G, b.reshape(-1, K * K).flip(-1)
+    return G.reshape(-1, K * K, K * K).flip(-1, -2), b.reshape(-1, K * K).flip(-1)
+
+
+def minimise_on_support(G, b, support):
+    """For each ``i``: the minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` with ``sum(k) = 1`` and
+    ``k = 0`` off ``support[i]`` (no sign constraint), from its optimality conditions.
+
+    One small linear system per problem (the supports' size, padded to the largest); ``G`` may
+    be one matrix (1, n, n) shared by every problem.
+    """
+    B, dev, rows = b.shape[0], b.device, torch.arange(b.shape[0], device=b.device)
+    G = G.expand(B, -1, -1)
+    count = support.sum(1)
+    s = int(count.max())
+    index = torch.argsort((~support).to(torch.int8), dim=1, stable=True)[:, :s]
+    valid = torch.arange(s, device=dev) < count[:, None]
+    kkt = torch.zeros(B, s + 1, s + 1, dtype=b.dtype, device=dev)
+    kkt[:, :s, :s] = torch.where(
+        valid[:, :, None] & valid[:, None, :],
+        G[rows[:, None, None], index[:, :, None], index[:, None, :]],
+        torch.eye(s, dtype=b.dtype, device=dev),
+    )
+    kkt[:, :s, s] = kkt[:, s, :s] = valid.to(b.dtype)
+    rhs = torch.cat([torch.where(valid, b.gather(1, index), 0.0), torch.ones_like(b[:, :1])], 1)
+    solution, info = torch.linalg.solve_ex(kkt, rhs)
+    if (info != 0).any():  # G singular on a support: a tiny ridge picks one of its minimisers
+        ridge = torch.eye(s + 1, dtype=b.dtype, device=dev) * 1e-13 * kkt.abs().amax((1, 2), True)
+        ridge[:, s, s] = 0.0
+        solution = torch.linalg.solve(kkt + ridge, rhs)
+    return torch.zeros_like(b).scatter(1, index, torch.where(valid, solution[:, :s], 0.0))
 
 
 def solve_simplex_ls(G, b, tol=1e-12):
     """The exact minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` over the simplex, for every ``i``.
 
-    ``G`` has shape (B, n, n) (symmetric, positive semi-definite), ``b`` shape (B, n); returns
-    ``k`` of shape (B, n) in the dtype of ``b``.  A primal active-set method: start at the best
-    vertex; solve the problem restricted to the support with the constraint sum(k) = 1 (a small
-    linear system); if that solution leaves the simplex, step towards it until the first entry
-    reaches zero and drop that entry; otherwise add the entry whose gradient undercuts the
-    multiplier most, until none does (the optimality conditions hold to ``tol``).
+    ``G`` (B, n, n) symmetric positive semi-definite, or (1, n, n) shared by all, ``b`` (B, n);
+    returns ``k`` (B, n).  A primal active-set method: from the best vertex, minimise on the
+    support (sum(k) = 1); if that leaves the simplex, step towards it until an entry reaches zero
+    and drop it; else add the entry whose gradient most undercuts the others', until none does.
     """
-    if G.dim() != 3 or b.dim() != 2 or G.shape != (b.shape[0], b.shape[1], b.shape[1]):
-        raise ValueError(f"expected G (B, n, n) and b (B, n), got {tuple(G.shape)}, {tuple(b.shape)}")
+    n = b.shape[-1]
+    if G.dim() != 3 or b.dim() != 2 or G.shape[1:] != (n, n) or len(G) not in (1, len(b)):
+        raise ValueError(f"expected G (B, n, n) or (1, n, n) and b (B, n): {G.shape}, {b.shape}")
     if not (G.is_floating_point() and b.is_floating_point()):
         raise TypeError(f"expected floating-point G and b, got {G.dtype} and {b.dtype}")
     if not (torch.isfinite(G).all() and torch.isfinite(b).all()):
         raise ValueError("solve_simplex_ls got NaN or infinite values")
-    G = G.to(b.dtype)
-    (B, n), dev = b.shape, b.device
-    rows = torch.arange(B, device=dev)
+    G, rows = G.to(b.dtype), torch.arange(b.shape[0], device=b.device)
     diagonal = G.diagonal(dim1=-2, dim2=-1)
     scale = diagonal.abs().amax(-1) + b.abs().amax(-1)  # the size of the gradient's entries
     k = torch.zeros_like(b)
     k[rows, (0.5 * diagonal - b).argmin(1)] = 1.0  # the best vertex
-    support = k > 0
-    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    support, done = k > 0, torch.zeros_like(rows, dtype=torch.bool)
     for _ in range(3 * n + 100):
-        # The equality-constrained minimiser on each support: a KKT system padded to one size.
-        count = support.sum(1)
-        s = int(count.max())
-        index = torch.argsort((~support).to(torch.int8), dim=1, stable=True)[:, :s]
-        valid = torch.arange(s, device=dev) < count[:, None]
-        kkt = torch.zeros(B, s + 1, s + 1, dtype=b.dtype, device=dev)
-        kkt[:, :s, :s] = torch.where(
-            valid[:, :, None] & valid[:, None, :],
-            G[rows[:, None, None], index[:, :, None], index[:, None, :]],
-            torch.eye(s, dtype=b.dtype, device=dev),
-        )
-        kkt[:, :s, s] = kkt[:, s, :s] = valid.to(b.dtype)
-        rhs = torch.cat([torch.where(valid, b.gather(1, index), 0.0), torch.ones_like(b[:, :1])], 1)
-        solution, info = torch.linalg.solve_ex(kkt, rhs)
-        if (info != 0).any():  # a singular G on the support: a tiny ridge picks one minimiser
-            ridge = 1e-13 * scale[:, None, None] * torch.eye(s + 1, dtype=b.dtype, device=dev)
-            ridge[:, s, s] = 0.0
-            solution = torch.linalg.solve(kkt + ridge, rhs)
-        z = torch.zeros_like(b).scatter(1, index, torch.where(valid, solution[:, :s], 0.0))
-        z = torch.where(support & ~done[:, None], z, k)
+        z = torch.where(support & ~done[:, None], minimise_on_support(G, b, support), k)
         # Step towards z, stopping where the first entry of the support reaches zero.
         negative = support & (z <= 0)
         ratio = torch.where(negative, k / (k - z).clamp_min(torch.finfo(b.dtype).tiny), torch.inf)
         step = ratio.amin(1, keepdim=True).clamp(max=1.0)
         k = torch.where(support, k + step * (z - k), 0.0)
         blocked = negative.any(1)
-        support = support & ~(blocked[:, None] & (negative & (ratio <= step) | (k <= 0)))
+        support &= ~(blocked[:, None] & (negative & (ratio <= step) | (k <= 0)))
         k = torch.where(support, k.clamp_min(0.0), 0.0)
         # Where z was feasible: is some entry off the support worth adding?
-        gradient = torch.einsum("bij,bj->bi", G, k) - b
+        gradient = (k @ G[0] if len(G) == 1 else torch.einsum("bij,bj->bi", G, k)) - b
         multiplier = (gradient * support).sum(1) / support.sum(1)
-        slack = torch.where(support, torch.inf, gradient - multiplier[:, None])
-        worst, entry = slack.min(1)
+        worst, entry = torch.where(support, torch.inf, gradient - multiplier[:, None]).min(1)
         add = ~blocked & ~done & (worst < -tol * scale)
         support[rows[add], entry[add]] = True
-        done = done | (~blocked & ~add)
+        done |= ~blocked & ~add
         if done.all():
             break
     return k
@@ -208,10 +222,16 @@ def print_table(table):
             return f"{value:#.4g}"
         return str(value)
 
-    lines = [[""] + columns] + [[str(name)] + [cell(row.get(c, "")) for c in columns] for name, row in table.items()]
+    lines = [[""] + columns] + [
+        [str(name)] + [cell(row.get(c, "")) for c in columns] for name, row in table.items()
+    ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns) + 1)]
     for number, line in enumerate(lines):
         first = line[0].ljust(widths[0])
-        print("  ".join([first] + [text.rjust(width) for text, width in zip(line[1:], widths[1:])]).rstrip())
+        print(
+            "  ".join(
+                [first] + [text.rjust(width) for text, width in zip(line[1:], widths[1:])]
+            ).rstrip()
+        )
         if number == 0:
             print("  ".join("-" * width for width in widths))

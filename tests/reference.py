@@ -69,15 +69,21 @@ def quadratic(x: torch.Tensor, y: torch.Tensor, kernel_size: int = KERNEL_SIZE):
 
 
 def project_simplex_1d(v: torch.Tensor) -> torch.Tensor:
-    """Projection of a vector onto the simplex by bisection on the threshold (independent of sorting)."""
-    lo, hi = v.min() - 1.0, v.max()
+    """Projection of a vector onto the simplex by bisection on the threshold (independent of sorting).
+
+    Computed in float64 on ``v - max(v)``: the projection does not change when a constant is added,
+    and entries more than 1 below the maximum end at 0, so the bisection works on [-1, 0] whatever
+    the magnitude of ``v``.
+    """
+    w = v.double() - v.double().max()
+    lo, hi = torch.tensor(-1.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)
     for _ in range(200):
         mid = (lo + hi) / 2
-        if (v - mid).clamp_min(0).sum() > 1:
+        if (w - mid).clamp_min(0).sum() > 1:
             lo = mid
         else:
             hi = mid
-    return (v - (lo + hi) / 2).clamp_min(0)
+    return (w - (lo + hi) / 2).clamp_min(0)
 
 
 def _project_sorted(v: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """The problem suite: calibration problems the pages' recipes were not tuned on.
 
-Each problem is a real photograph from an installed package, a motion-blur kernel (ordinary, long or
-off-centre), a noise level and a noise draw.  ``make_problem(problem, size)`` builds ``(x, y, k_true)``
-as the pages build theirs (centre crop, bicubic resize, valid blur, seeded Gaussian noise, all on
-the CPU); the first problem is the pages' own default problem.
+Each problem is a real photograph from an installed package, a motion-blur kernel (ordinary, long
+or off-centre), a noise level and a noise draw.  ``make_problem(problem, size)`` builds
+``(x, y, k_true)`` as the pages build theirs (centre crop, bicubic resize, valid blur, seeded
+Gaussian noise, all on the CPU); the first problem is the pages' own default problem.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ PROBLEMS = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(name: str, size: int) -> torch.Tensor:
-    """A real photograph, centre-cropped to a square and resized to ``size``: (1, 3, size, size) in [0, 1]."""
+    """A photograph, centre-cropped and resized: a (1, 3, size, size) tensor in [0, 1]."""
     if name == "grace_hopper":
         with get_sample_data("grace_hopper.jpg") as file:
             image = PIL.Image.open(file).convert("RGB")
@@ -96,7 +96,7 @@ def make_problem(problem: Problem, size: int = FULL_SIZE):
     return x, y, k_true
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def floor(problem: Problem, size: int = FULL_SIZE) -> float:
     """Relative kernel error of the exact least-squares kernel over the simplex (the floor)."""
     from calibration_helpers import blur_quadratic, solve_simplex_ls

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+import deepinv as dinv
+
 from conftest import ROOT
 from reference import FAST_SIZE, default_problem, quadratic, shift_matrix, solve_simplex_qp
 
@@ -75,19 +77,20 @@ def test_degrees_of_freedom_counts_the_face(noise_page):
     assert noise_page["degrees_of_freedom"](k) == 2
 
 
-def test_measure_draws_the_page_measurement_and_the_reference_one(noise_page):
+def test_noise_draws_give_the_page_measurement_and_independent_draws(noise_page):
     x, y, k_true = default_problem(FAST_SIZE)
-    assert torch.equal(noise_page["measure"](x, k_true, 0.02, 0), y)
+    clean = dinv.physics.Blur(filter=k_true, padding="valid")(x)
+    draws = noise_page["noise_draws"](clean, 0.02, [0, 1])
+    assert torch.equal(draws[:1], y)
     assert torch.equal(noise_page["y"].cpu(), y)
-    other = noise_page["measure"](x, k_true, 0.02, 1)
-    assert not torch.equal(other, y)
-    assert (other - y).std().item() == pytest.approx(0.02 * 2**0.5, rel=0.05)
+    assert (draws[1] - draws[0]).std().item() == pytest.approx(0.02 * 2**0.5, rel=0.05)
 
 
-def test_correlations_are_the_linear_term_of_the_quadratic(noise_page):
+def test_linear_terms_are_the_b_of_the_quadratic(noise_page):
     x, y, k_true = default_problem(FAST_SIZE)
-    ys = torch.cat([y, noise_page["measure"](x, k_true, 0.05, 3)])
-    b = noise_page["correlations"](x, ys)
+    clean = dinv.physics.Blur(filter=k_true, padding="valid")(x)
+    ys = torch.cat([y, noise_page["noise_draws"](clean, 0.05, [3])])
+    b = noise_page["linear_terms"](x, ys, 25)
     for i in range(2):
         torch.testing.assert_close(b[i], quadratic(x, ys[i : i + 1])[1], rtol=1e-10, atol=1e-9)
 
@@ -95,7 +98,8 @@ def test_correlations_are_the_linear_term_of_the_quadratic(noise_page):
 def test_fitted_kernels_are_the_reference_minimisers(noise_page):
     """fit_kernels on a batch of draws gives each draw's exact floor, and its residual."""
     x, y, k_true = default_problem(FAST_SIZE)
-    ys = torch.cat([y, noise_page["measure"](x, k_true, 0.05, 3)])
+    clean = dinv.physics.Blur(filter=k_true, padding="valid")(x)
+    ys = torch.cat([y, noise_page["noise_draws"](clean, 0.05, [3])])
     k, r = noise_page["fit_kernels"](x, ys)
     for i in range(2):
         k_ref, _ = solve_simplex_qp(*quadratic(x, ys[i : i + 1]))

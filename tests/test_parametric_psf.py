@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import deepinv as dinv
+
 from conftest import ROOT
 
 GAUSSIAN_PAGE = ROOT / "examples" / "beyond" / "plot_gaussian_psf.py"

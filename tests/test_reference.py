@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 import deepinv as dinv
+
 from reference import (
     FAST_SIZE,
     default_problem,

@@ -6,12 +6,11 @@ tests check the code the reader sees.
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 
 import deepinv as dinv
+
 from calibration_helpers import blur_quadratic, load_photo, solve_simplex_ls
 from conftest import ROOT
 from reference import quadratic, solve_simplex_qp
@@ -298,22 +297,3 @@ def test_robustness_results_on_the_fast_problem(rb):
     floors = [results[f"σ = {s:.2f}"]["floor"] for s in sigmas]
     assert floors[0] < 1e-3 and all(a < b for a, b in zip(floors, floors[1:]))
     assert all(row["KKT"] <= 1e-8 for row in results.values())
-
-
-# --- one text per helper across these pages ----------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name, pages",
-    [
-        ("measure", ["plot_unknown_noise", "plot_several_pairs", "plot_robustness"]),
-        ("adam_on_quadratic", ["plot_several_pairs", "plot_robustness"]),
-        ("correlations", ["plot_unknown_noise", "plot_several_pairs", "plot_robustness"]),
-    ],
-)
-def test_shared_page_functions_have_one_text(name, pages, example_runs):
-    texts = {
-        page: inspect.getsource(example_runs(BEYOND / f"{page}.py").namespace[name])
-        for page in pages
-    }
-    assert len(set(texts.values())) == 1, f"{name} drifted between {pages}"

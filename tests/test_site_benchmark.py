@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from reference import default_problem, floor_error
 from conftest import printed_output
+from reference import default_problem, floor_error
 
 METHODS = ("seed PGD", "gallery PGD", "seed Adam", "gallery Adam", "seed AdamW + L1",
            "gallery AdamW + L1", "exact (G + FISTA)")

@@ -1,7 +1,8 @@
 """The built site, opened in a real browser: headless Chromium driven by Playwright.
 
-_build/html is served on 127.0.0.1 and Chromium (/usr/bin/chromium, the Debian package; never a
-browser downloaded by Playwright) opens the landing page, the gallery index, the execution-times
+_build/html is served on 127.0.0.1 and Chromium (``$CHROMIUM``, else the first of chromium,
+chromium-browser, google-chrome on the PATH or the usual macOS applications; Playwright drives it,
+it never downloads one) opens the landing page, the gallery index, the execution-times
 pages and every example page, in light and in dark mode.  On each page:
 
 * no console error and no uncaught exception;
@@ -13,23 +14,22 @@ pages and every example page, in light and in dark mode.  On each page:
   with the figures kept on a white background.
 
 Screenshots go to _build/screenshots/<light|dark>/<page>.png.  A missing browser or build is a
-failure, never a skip (.ci/run installs Chromium on a fresh machine).
+failure, never a skip (.ci/run installs Chromium on a fresh machine; elsewhere set ``CHROMIUM``).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from conftest import EXAMPLES, SITE
+from conftest import EXAMPLES, SITE, find_chromium
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = find_chromium()
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -49,7 +49,9 @@ def site_pages() -> list[str]:
     pages = ["index.html", "auto_examples/index.html"]
     if SITE.is_dir():
         pages += sorted(str(p.relative_to(SITE)) for p in SITE.rglob("sg_execution_times.html"))
-        pages += sorted(str(p.relative_to(SITE)) for p in (SITE / "auto_examples").rglob("plot_*.html"))
+        pages += sorted(
+            str(p.relative_to(SITE)) for p in (SITE / "auto_examples").rglob("plot_*.html")
+        )
     return list(dict.fromkeys(pages))
 
 
@@ -76,7 +78,9 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    assert Path(CHROMIUM).is_file(), f"{CHROMIUM} missing: apt-get install chromium (.ci/run does it)"
+    assert CHROMIUM and Path(CHROMIUM).is_file(), (
+        "no Chromium or Chrome found: install one (apt-get install chromium) or set CHROMIUM=/path"
+    )
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")  # an empty --user-data-dir
@@ -185,12 +189,17 @@ def test_page_in_browser(browser, server, relpath, scheme):
     finally:
         page.close()
     SUMMARY[f"{scheme}:{relpath}"] = dict(
-        images=len(images), downloads=len(downloads), external=len(report.external),
-        console_errors=len(report.console_errors), math=math,
+        images=len(images),
+        downloads=len(downloads),
+        external=len(report.external),
+        console_errors=len(report.console_errors),
+        math=math,
     )
-    print(f"\n{scheme} {relpath}: {len(images)} images, {len(downloads)} downloads, "
-          f"math {math}, {len(report.external)} external requests, "
-          f"{len(report.console_errors)} console errors, screenshot {shot}")
+    print(
+        f"\n{scheme} {relpath}: {len(images)} images, {len(downloads)} downloads, "
+        f"math {math}, {len(report.external)} external requests, "
+        f"{len(report.console_errors)} console errors, screenshot {shot}"
+    )
 
     assert not report.console_errors, report.console_errors
     assert not report.external, report.external
@@ -205,7 +214,9 @@ def test_page_in_browser(browser, server, relpath, scheme):
     assert has_switch, "no light/dark switch"
     assert theme == scheme, f"the page shows the {theme} theme in {scheme} mode"
     if code_blocks:
-        assert copy_buttons >= code_blocks, f"{copy_buttons} copy buttons for {code_blocks} code blocks"
+        assert copy_buttons >= code_blocks, (
+            f"{copy_buttons} copy buttons for {code_blocks} code blocks"
+        )
     if relpath in EXAMPLE_PAGES:
         assert math is not None and math["rendered"] > 0, "no typeset math on an example page"
         assert len(downloads) >= 2, "the .py and .ipynb downloads"
@@ -229,7 +240,9 @@ def test_browser_checks_catch_a_broken_page(browser, tmp_path):
     httpd = http.server.ThreadingHTTPServer((LOCAL_HOST, 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        page, report = open_page(browser["light"], f"http://{LOCAL_HOST}:{httpd.server_address[1]}/bad.html")
+        page, report = open_page(
+            browser["light"], f"http://{LOCAL_HOST}:{httpd.server_address[1]}/bad.html"
+        )
         images = page.evaluate(LOAD_ALL_IMAGES)
         page.close()
     finally:

@@ -36,11 +36,11 @@ FAILURE = 'raise RuntimeError("injected failure in the tiny page")\n'
 
 def reduced_tree(dest: Path) -> Path:
     """Copy what a build needs (no .venv, no _build, no generated gallery) plus one tiny example."""
-    for name in ("conf.py", "Makefile", "requirements.txt"):
+    for name in ("conf.py", "Makefile", "requirements.txt", "examples/calibration_helpers.py"):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, dest / name)  # copy2 keeps the mtime: make does not reinstall
-    shutil.copytree(
-        ROOT / "docs", dest / "docs", ignore=shutil.ignore_patterns("auto_examples", "sg_execution_times.rst", "__pycache__")
-    )
+    generated = shutil.ignore_patterns("auto_examples", "sg_execution_times.rst", "__pycache__")
+    shutil.copytree(ROOT / "docs", dest / "docs", ignore=generated)
     for readme in (ROOT / "examples").rglob("README.rst"):
         target = dest / readme.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)

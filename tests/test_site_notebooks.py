@@ -2,10 +2,16 @@
 
 Each ``.ipynb`` of _build/html/_downloads is copied into a temporary folder and executed there with
 nbclient in a new ipykernel, in fast mode (``CALIBRATION_GALLERY_FAST=1`` in the kernel's
-environment), inside a network namespace whose only interface is the loopback (``unshare -n``;
-the kernel talks to nbclient over 127.0.0.1), so a notebook that reaches for the network fails.
-The first cell must install nothing (every package imports here).  The Markdown must read well
-outside Sphinx: no raw roles or footnote markup, the math macros defined in the notebook.
+environment), inside a network namespace whose only interface is the loopback (``unshare -rn``,
+or ``unshare -n`` as root; the kernel talks to nbclient over 127.0.0.1), so a notebook that reaches
+for the network fails.  Where no namespace can be made (macOS, a locked-down kernel) the notebooks
+run with the network and the test says so; in CI that is a failure.  The first cell must install
+nothing (every package imports here).  The Markdown must read well outside Sphinx: no raw roles or
+footnote markup, the math macros defined in the notebook.
+
+This run is also the gallery's reproducibility check: what the notebook prints must be what the
+page printed in its fast-mode smoke run (tests/test_examples.py, kept in _build/fast-runs), timings
+aside.  Two runs of a page in two processes, the same numbers.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, FAST_ENV, ROOT, SITE
+from conftest import EXAMPLES, FAST_ENV, FAST_RUNS, IN_CI, ROOT, SITE, TIMING, offline_prefix
 
 NOTEBOOKS = sorted((SITE / "_downloads").rglob("*.ipynb")) if (SITE / "_downloads").is_dir() else []
-RAW_RST = re.compile(r":(?:py:)?(?:class|func|meth|attr|obj|mod|exc|data|ref|doc|math):`|\[#\w+\]_|^\.\. \[#", re.M)
+RAW_RST = re.compile(
+    r":(?:py:)?(?:class|func|meth|attr|obj|mod|exc|data|ref|doc|math):`|\[#\w+\]_|^\.\. \[#", re.M
+)
 TIMEOUT = 300  # seconds per notebook, fast mode needs far less
 
 
@@ -50,14 +58,24 @@ def test_notebook_markdown_reads_without_sphinx(path):
     assert re.search(r"\]\(https://(deepinv\.org|docs\.pytorch\.org)/", markdown), "no API links"
 
 
+OFFLINE = offline_prefix()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_offline_in_a_fresh_kernel(path, tmp_path):
-    assert shutil.which("unshare") and shutil.which("ip"), "unshare and ip (iproute2) are needed"
+    if OFFLINE is None:
+        message = (
+            "no network namespace (unshare -rn / -n failed): the notebook runs with the network"
+        )
+        assert not IN_CI, message
+        print(f"\nNOTE: {message}; test_site.py scans the built pages for remote loads instead")
     notebook = tmp_path / path.name
     shutil.copy(path, notebook)
     runner = [sys.executable, str(Path(__file__).resolve()), str(notebook)]
-    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *runner]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT + 60)
+    command = [*(OFFLINE or []), *runner]
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT + 60
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     executed = json.loads(notebook.read_text(encoding="utf-8"))
     code = [c for c in executed["cells"] if c["cell_type"] == "code"]
@@ -68,6 +86,14 @@ def test_notebook_runs_offline_in_a_fresh_kernel(path, tmp_path):
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure"
     assert any(o.get("name") == "stdout" for o in outputs), "nothing printed"
+    printed = "".join(
+        o.get("text", "") for c in code[1:] for o in c["outputs"] if o.get("name") == "stdout"
+    )
+    smoke = FAST_RUNS / f"{path.stem}.txt"
+    assert smoke.is_file(), f"{smoke} missing: run the smoke tests first (make test-fast)"
+    assert TIMING.sub("<time>", printed) == TIMING.sub(
+        "<time>", smoke.read_text(encoding="utf-8")
+    ), "the notebook printed other numbers than the page's smoke run: not reproducible"
     print(f"\n{path.name}: {len(code)} code cells ran offline in {result.stdout.strip()}")
 
 
@@ -82,7 +108,10 @@ def run(notebook: Path) -> None:
     env = dict(os.environ, **{FAST_ENV: "1"})
     env.pop("MPLBACKEND", None)  # the notebook chooses: %matplotlib inline
     client = NotebookClient(
-        nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(notebook.parent)}}
+        nb,
+        timeout=TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook.parent)}},
     )
     start = time.perf_counter()
     client.execute(env=env)

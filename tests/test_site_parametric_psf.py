@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from results_table import find_row, results_table
+from conftest import printed_table
 
 
 @pytest.fixture(scope="module")
 def gaussian():
-    return find_row(results_table("plot_gaussian_psf"), "Adam, ")
+    return printed_table("plot_gaussian_psf")["Adam, 150 steps"]
 
 
 def test_gaussian_widths_within_5_percent(gaussian):
@@ -26,15 +26,15 @@ def test_gaussian_angle_within_3_degrees(gaussian):
 
 
 def test_gaussian_fit_beats_the_initial_guess():
-    table = results_table("plot_gaussian_psf")
-    fitted, initial = find_row(table, "Adam, "), find_row(table, "initial guess")
+    table = printed_table("plot_gaussian_psf")
+    fitted, initial = table["Adam, 150 steps"], table["initial guess"]
     assert fitted["kernel"] < 0.1 * initial["kernel"]
 
 
 @pytest.fixture(scope="module")
 def zernike():
-    table = results_table("plot_zernike_psf")
-    return find_row(table, "Zernike fit"), find_row(table, "free-form floor")
+    table = printed_table("plot_zernike_psf")
+    return table["Zernike fit"], table["free-form floor"]
 
 
 def test_zernike_coefficients_within_10_percent(zernike):

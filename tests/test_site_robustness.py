@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import printed_output
-from results_table import find_row, parse_tables, results_table
+from conftest import parse_tables, printed_output, printed_table
 
 MAX_RATIO = 1.5  # each fix must bring the kernel error within 1.5× the matched-model floor
 MISMATCH_PAGES = ["plot_mismatch_gain", "plot_mismatch_shift", "plot_mismatch_support"]
 
 
+def named_row(table: dict, prefix: str) -> dict:
+    """The one row of ``table`` whose name starts with ``prefix``."""
+    (name,) = [name for name in table if name.startswith(prefix)]
+    return table[name]
+
+
 @pytest.mark.parametrize("stem", MISMATCH_PAGES)
 def test_each_fix_comes_within_the_ratio_of_the_matched_floor(stem):
-    table = results_table(stem)
-    floor, fix = find_row(table, "matched floor"), find_row(table, "with fix")
+    table = printed_table(stem)
+    floor, fix = named_row(table, "matched floor"), named_row(table, "with fix")
     assert floor["× floor"] == 1.0
     assert fix["× floor"] <= MAX_RATIO, f"{stem}: ratio {fix['× floor']} > {MAX_RATIO}"
     # the printed ratio is the printed errors' ratio, up to their rounding (four digits each)
@@ -27,8 +32,8 @@ def test_each_fix_comes_within_the_ratio_of_the_matched_floor(stem):
 @pytest.mark.parametrize("stem", MISMATCH_PAGES)
 def test_the_mismatches_that_hurt_are_repaired(stem):
     """Ignoring the gain, the shift or a too-small support costs far more than the floor."""
-    table = results_table(stem)
-    floor, fix = find_row(table, "matched floor"), find_row(table, "with fix")
+    table = printed_table(stem)
+    floor, fix = named_row(table, "matched floor"), named_row(table, "with fix")
     without = {name: row for name, row in table.items() if name.startswith("without fix")}
     assert without, f"{stem}: no 'without fix' row"
     for name, row in without.items():
@@ -38,18 +43,18 @@ def test_the_mismatches_that_hurt_are_repaired(stem):
 
 
 def test_the_estimated_parameters_are_close_to_the_truth():
-    gain = find_row(results_table("plot_mismatch_gain"), "with fix")
+    gain = named_row(printed_table("plot_mismatch_gain"), "with fix")
     assert gain["gain"] == pytest.approx(0.8, abs=0.01)
     assert gain["offset"] == pytest.approx(0.05, abs=0.01)
-    shift = find_row(results_table("plot_mismatch_shift"), "with fix")
+    shift = named_row(printed_table("plot_mismatch_shift"), "with fix")
     assert shift["shift (px)"] == pytest.approx(0.4, abs=0.01)
-    table = results_table("plot_mismatch_support")
+    table = printed_table("plot_mismatch_support")
     assert "too small" in " ".join(table) and "too large" in " ".join(table)
 
 
 @pytest.fixture(scope="module")
 def noise_levels():
-    table = results_table("plot_robustness")
+    table = printed_table("plot_robustness")
     return {float(name.split("=")[1]): row for name, row in table.items() if name.startswith("σ =")}
 
 
@@ -77,7 +82,7 @@ def test_fixed_budget_adam_is_compared_with_the_floor(noise_levels):
 
 
 def test_smoother_image_gives_a_higher_floor():
-    table = results_table("plot_robustness")
+    table = printed_table("plot_robustness")
     rows = [row for name, row in table.items() if name.startswith("smoothing ")]
     assert len(rows) >= 2 and list(table)[-len(rows)].startswith("smoothing 0.0")
     floors = [row["floor"] for row in rows]
@@ -86,7 +91,7 @@ def test_smoother_image_gives_a_higher_floor():
 
 
 def test_every_exact_solve_is_optimal():
-    table = results_table("plot_robustness")
+    table = printed_table("plot_robustness")
     assert all(row["KKT"] <= 1e-8 for row in table.values())
 
 

@@ -15,9 +15,17 @@ READING_ORDER = (
     "plot_zernike_psf.py",
     "plot_unknown_noise.py",
     "plot_several_pairs.py",
-    "plot_blind_deconvolution.py",
     "plot_robustness.py",
-    "plot_model_mismatch.py",
+    "plot_mismatch_gain.py",
+    "plot_mismatch_shift.py",
+    "plot_mismatch_support.py",
+    "plot_residual_checks.py",
+    "plot_kernel_uncertainty.py",
+    "plot_held_out_support.py",
+    "plot_field_of_kernels.py",
+    "plot_identify_resizers.py",
+    "plot_why_the_operator_matters.py",
+    "plot_blind_deconvolution.py",
 )
 
 

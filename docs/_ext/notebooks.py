@@ -14,7 +14,9 @@ sources):
   reference list;
 * the math macros of ``mathjax3_config`` are defined in a hidden Markdown cell
   (``$\\newcommand...$``), which Jupyter's MathJax keeps for the whole notebook;
-* the notebooks inside the per-example and all-examples zips are replaced by the rewritten ones.
+* the helpers a page imports from ``calibration_helpers`` are copied into its ``.py`` and
+  ``.ipynb`` downloads (``docs/_ext/standalone.py``), so each download runs on its own;
+* the files inside the per-example and all-examples zips are replaced by the rewritten ones.
 
 Each rewrite is idempotent and leaves a file untouched when its content would not change, so a
 no-change rebuild stays a no-op.
@@ -30,6 +32,8 @@ import re
 import sys
 import zipfile
 from pathlib import Path
+
+import standalone
 
 MARKER = "calibration_gallery"  # notebook metadata key set once a notebook is rewritten
 ADDED_TAGS = ("install-missing", "math-macros")  # tags of the cells this extension adds
@@ -191,15 +195,15 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def rewrite_zip(path: Path, notebooks: dict[str, bytes]) -> None:
-    """Replace each ``.ipynb`` in the zip ``path`` by the rewritten notebook of the same name."""
+def rewrite_zip(path: Path, files: dict[str, bytes]) -> None:
+    """Replace each file in the zip ``path`` by the rewritten file of the same name, if any."""
     with zipfile.ZipFile(path) as archive:
         members = [(info, archive.read(info)) for info in archive.infolist()]
     changed = False
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for info, data in members:
-            new = notebooks.get(Path(info.filename).name, data) if info.filename.endswith(".ipynb") else data
+            new = files.get(Path(info.filename).name, data)
             changed |= new != data
             archive.writestr(info, new)
     if changed:
@@ -219,9 +223,15 @@ def inventory_urls(env) -> dict[str, str]:
 
 
 def process_gallery(gallery: Path, urls: dict[str, str], macros: dict, pins: dict[str, str]) -> int:
+    helpers = standalone.SOURCE.read_text(encoding="utf-8")
     rewritten: dict[str, bytes] = {}
+    for path in sorted(gallery.rglob("*.py")):
+        data = standalone.inline_python(path.read_text(encoding="utf-8"), helpers).encode("utf-8")
+        _write_if_changed(path, data)
+        rewritten[path.name] = data
     for path in sorted(gallery.rglob("*.ipynb")):
-        notebook = rewrite_notebook(json.loads(path.read_text(encoding="utf-8")), urls, macros, pins)
+        notebook = standalone.inline_notebook(json.loads(path.read_text(encoding="utf-8")), helpers)
+        notebook = rewrite_notebook(notebook, urls, macros, pins)
         data = (json.dumps(notebook, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         _write_if_changed(path, data)
         rewritten[path.name] = data
@@ -245,6 +255,7 @@ def _on_builder_inited(app):
 def setup(app):
     app.setup_extension("sphinx_gallery.gen_gallery")
     app.setup_extension("api_inventory")
+    app.setup_extension("standalone")
     # after sphinx-gallery has written the notebooks (builder-inited, priority 500)
     app.connect("builder-inited", _on_builder_inited, priority=800)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

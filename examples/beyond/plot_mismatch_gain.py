@@ -31,10 +31,12 @@ misregistration and a kernel support of the wrong size.
 import os
 import time
 
-import deepinv as dinv
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 from matplotlib.colors import Normalize
+
+import deepinv as dinv
+
+from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels

@@ -35,19 +35,21 @@ the kernel error back within 1.5 times that floor.
 # [#Keys1981]_: :math:`S_\delta x = h_\delta * x` with a separable 4-tap filter :math:`h_\delta`
 # whose weights are smooth functions of :math:`\delta`; for an integer :math:`\delta` it reduces to
 # a single tap, an exact shift, and it reproduces constant and linear images exactly.  We store it
-# on 5 taps so that one array covers :math:`|\delta| \le 1`, and apply it with
-# :func:`deepinv.physics.functional.conv2d` (reflected borders).
+# on 5 taps so that one array covers :math:`|\delta| \le 1`, and apply it as two 1-D
+# convolutions with reflected borders.
 
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.optimize
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 from matplotlib.colors import Normalize
+
+import deepinv as dinv
+
+from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -76,12 +78,20 @@ def shift_filter(dy, dx):
 
 
 def shift_image(z, dy, dx):
-    """``z`` (B, C, H, W) moved by (dy, dx) pixels, out[i, j] = z(i - dy, j - dx), reflected at
+    """``z`` (B, C, H, W) moved by (dy, dx) pixels: out[i, j] = z(i - dy, j - dx), reflected at
     the borders (only the outer 2 pixels see the reflection)."""
     if not isinstance(z, torch.Tensor) or z.dim() != 4 or not z.is_floating_point():
         raise TypeError("shift_image expects a floating-point tensor of shape (B, C, H, W)")
-    h = shift_filter(dy, dx).to(z)
-    return dinv.physics.functional.conv2d(z, h, padding="reflect")
+    if min(z.shape[-2:]) < 3:
+        raise ValueError(f"the image is too small to shift: {tuple(z.shape)}")
+    channels = z.shape[1]
+    wy, wx = cubic_weights(dy).to(z), cubic_weights(dx).to(z)
+    # conv2d correlates; flipping the weights makes it the convolution h * z
+    filter_y = wy.flip(0).view(1, 1, 5, 1).expand(channels, 1, 5, 1)
+    filter_x = wx.flip(0).view(1, 1, 1, 5).expand(channels, 1, 1, 5)
+    padded = torch.nn.functional.pad(z, (2, 2, 2, 2), mode="reflect")
+    out = torch.nn.functional.conv2d(padded, filter_y, groups=channels)
+    return torch.nn.functional.conv2d(out, filter_x, groups=channels)
 
 
 x = load_photo(IMG_SIZE)

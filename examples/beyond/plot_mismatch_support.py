@@ -32,12 +32,14 @@ kernel error back within 1.5 times that floor.
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 from matplotlib.colors import Normalize
+
+import deepinv as dinv
+
+from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels

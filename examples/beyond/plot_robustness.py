@@ -29,10 +29,13 @@ We measure that distance while changing one of them at a time, over several nois
 
 import os
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.colors import Normalize
+
+import deepinv as dinv
+
 from calibration_helpers import (
     blur_quadratic,
     load_photo,
@@ -40,7 +43,6 @@ from calibration_helpers import (
     project_simplex,
     solve_simplex_ls,
 )
-from matplotlib.colors import Normalize
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -67,8 +69,8 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 # ``blur_quadratic`` writes the loss as :math:`\frac{1}{2}k^\top G k - b^\top k +
 # \frac{1}{2}\|y\|^2` and ``solve_simplex_ls`` returns its exact minimiser (the exact-solver page
 # explains both).  :math:`G` depends on the image only, so each noise draw costs one new :math:`b`
-# — the cross-correlation of :math:`x` with the measurement, which
-# :func:`deepinv.physics.functional.conv2d_fft` computes directly — and one solve.
+# — the cross-correlation of :math:`x` with the measurement, which ``linear_terms`` computes
+# alone, by FFT — and one solve (``noise_draws`` makes the measurements, one seed per draw).
 # ``kkt_violation`` checks the answer: at the minimiser the gradient :math:`Gk - b` is constant
 # on the support of :math:`k` and not smaller anywhere else.
 #
@@ -81,20 +83,23 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 # the cost, which lets us repeat the run for every noise draw, all draws in one batch.
 
 
-def measure(x, k, sigma, seed):
-    """Blur(k, valid)(x) plus Gaussian noise of standard deviation sigma drawn with ``seed``."""
-    noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator("cpu").manual_seed(seed))
-    physics = dinv.physics.Blur(filter=k.cpu(), padding="valid", noise_model=noise)
-    return physics(x.cpu()).to(x.device)
+def noise_draws(clean, sigma, seeds):
+    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
+    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
 
 
-def correlations(x, ys):
-    """The b (B, K²) of blur_quadratic for the pairs (x, ys[i]), x of batch 1 or B: the
-    cross-correlation of x with ys[i] summed over the colour channels, by FFT (flipped twice,
-    since deepinv's blur convolves)."""
-    xs = x.double().expand(len(ys), -1, -1, -1)
-    b = dinv.physics.functional.conv2d_fft(xs, ys.double().flip(-1, -2)).sum(1)
-    return b.flatten(1).flip(-1)
+def linear_terms(x, y, kernel_size):
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
+    H, W = x.shape[-2:]
+    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
+    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
+    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
+
+
+def relative_errors(k, k_ref):
+    """The relative error of each row of k (flattened kernels) against k_ref, as a numpy array."""
+    return nrmse(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
 
 
 def kkt_violation(G, b, k):
@@ -139,8 +144,9 @@ print(f"quadratic gradient vs autograd: relative difference {gap.item():.1e}")
 # Each draw gets the exact minimiser and the two fixed-budget Adam runs.
 
 draws = [(s, seed) for s in SIGMAS for seed in range(N_DRAWS if s > 0 else 1)]
-ys = torch.cat([measure(x, k_true, s, seed) for s, seed in draws])
-G_draws, b_draws = G.expand(len(draws), -1, -1), correlations(x, ys)
+clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x)
+ys = torch.cat([noise_draws(clean, s, [seed]) for s, seed in draws])
+G_draws, b_draws = G.expand(len(draws), -1, -1), linear_terms(x, ys, KERNEL_SIZE)
 k_exact = solve_simplex_ls(G_draws, b_draws)
 violations = kkt_violation(G_draws, b_draws, k_exact)
 k_start = k_box.flatten(1).expand(len(draws), -1)
@@ -148,16 +154,9 @@ n = y.numel()
 k_adam = adam_on_quadratic(G[0] / n, b_draws / n, k_start, N_ADAM)
 k_short = adam_on_quadratic(G[0] / n, b_draws / n, k_start, N_ADAM_SHORT)
 nrmse = dinv.metric.NRMSE()
-
-
-def errors_of(k_flat):
-    """Relative kernel error of each row of a (B, K²) batch of kernels."""
-    k = k_flat.float().reshape(-1, 1, KERNEL_SIZE, KERNEL_SIZE)
-    return nrmse(k, k_true.expand_as(k)).double().cpu().numpy()
-
-
 level = np.array([s for s, _ in draws])
-errors = {"exact": errors_of(k_exact), "adam": errors_of(k_adam), "short": errors_of(k_short)}
+kernels = {"exact": k_exact, "adam": k_adam, "short": k_short}
+errors = {key: relative_errors(k, k_true) for key, k in kernels.items()}
 labels = {
     "exact": "exact floor",
     "adam": f"Adam, {N_ADAM} steps",
@@ -227,15 +226,14 @@ def centred_eigenvalues(G):
 
 
 smoothed = [smooth(x, width) for width in SMOOTHING]
-ys = [
-    torch.cat([measure(x_s, k_true, SIGMA, s) for s in range(N_DRAWS_CONTENT)]) for x_s in smoothed
-]
+blur = dinv.physics.Blur(filter=k_true, padding="valid", device=device)
+ys = [noise_draws(blur(x_s), SIGMA, range(N_DRAWS_CONTENT)) for x_s in smoothed]
 G_s = blur_quadratic(torch.cat(smoothed), torch.cat([y_s[:1] for y_s in ys]), KERNEL_SIZE)[0]
 G_content = G_s.repeat_interleave(N_DRAWS_CONTENT, dim=0)
-b_content = torch.cat([correlations(x_s, y_s) for x_s, y_s in zip(smoothed, ys)])
+b_content = torch.cat([linear_terms(x_s, y_s, KERNEL_SIZE) for x_s, y_s in zip(smoothed, ys)])
 k_content = solve_simplex_ls(G_content, b_content)
 violations_content = kkt_violation(G_content, b_content, k_content)
-errors_content = errors_of(k_content).reshape(len(SMOOTHING), N_DRAWS_CONTENT)
+errors_content = relative_errors(k_content, k_true).reshape(len(SMOOTHING), N_DRAWS_CONTENT)
 eigenvalues = [centred_eigenvalues(G_i) for G_i in G_s]
 print_table(
     {

@@ -33,10 +33,13 @@ the exact minimiser over the simplex :math:`\simplex` is then found as cheaply a
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.colors import Normalize
+
+import deepinv as dinv
+
 from calibration_helpers import (
     blur_quadratic,
     load_photo,
@@ -44,7 +47,6 @@ from calibration_helpers import (
     project_simplex,
     solve_simplex_ls,
 )
-from matplotlib.colors import Normalize
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 128 if FAST else 256  # side of the square image, in pixels, cut into 4×4 tiles
@@ -65,18 +67,18 @@ tiles = torch.cat(
 )
 
 
-def measure(x, k, sigma, seed):
-    """Blur(k, valid)(x) plus Gaussian noise of standard deviation sigma drawn with ``seed``."""
-    noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator("cpu").manual_seed(seed))
-    physics = dinv.physics.Blur(filter=k.cpu(), padding="valid", noise_model=noise)
-    return physics(x.cpu()).to(x.device)
+def noise_draws(clean, sigma, seeds):
+    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
+    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
+
+
+clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(tiles)
 
 
 def measure_tiles(seed):
     """The sixteen measurements of repetition ``seed``: tile t gets noise seed 100 * seed + t."""
-    return torch.cat(
-        [measure(tile[None], k_true, SIGMA, 100 * seed + t) for t, tile in enumerate(tiles)]
-    )
+    return torch.cat([noise_draws(clean[t : t + 1], SIGMA, [100 * seed + t]) for t in range(16)])
 
 
 ys = measure_tiles(0)
@@ -110,26 +112,25 @@ print(
 # first :math:`m` tiles for :math:`m` = 1, 2, 4, 8, 16 (so the smaller sets are contained in the
 # larger ones).  :math:`G_i` does not depend on the noise; only the :math:`b_i` change, and
 # :math:`b_i` is the cross-correlation of :math:`x_i` with :math:`y_i` summed over the colour
-# channels, which :func:`deepinv.physics.functional.conv2d_fft` computes directly.  We check it
-# against the :math:`b_i` of ``blur_quadratic`` first.
+# channels, which ``linear_terms`` computes alone, by FFT.  We check it against the :math:`b_i`
+# of ``blur_quadratic`` first.
 
 
-def correlations(x, ys):
-    """The b (B, K²) of blur_quadratic for the pairs (x, ys[i]), x of batch 1 or B: the
-    cross-correlation of x with ys[i] summed over the colour channels, by FFT (flipped twice,
-    since deepinv's blur convolves)."""
-    xs = x.double().expand(len(ys), -1, -1, -1)
-    b = dinv.physics.functional.conv2d_fft(xs, ys.double().flip(-1, -2)).sum(1)
-    return b.flatten(1).flip(-1)
+def linear_terms(x, y, kernel_size):
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
+    H, W = x.shape[-2:]
+    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
+    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
+    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
 
 
-gap = ((correlations(tiles, ys) - b_tiles).norm() / b_tiles.norm()).item()
-print(f"b from deepinv's correlation vs blur_quadratic: relative difference {gap:.1e}")
+gap = ((linear_terms(tiles, ys, KERNEL_SIZE) - b_tiles).norm() / b_tiles.norm()).item()
+print(f"b from linear_terms vs blur_quadratic: relative difference {gap:.1e}")
 errors = np.zeros((N_SEEDS, len(N_PAIRS)))
 nrmse = dinv.metric.NRMSE()
 for seed in range(N_SEEDS):
     order = torch.randperm(16, generator=torch.Generator().manual_seed(seed)).to(device)
-    b_seed = correlations(tiles, measure_tiles(seed))
+    b_seed = linear_terms(tiles, measure_tiles(seed), KERNEL_SIZE)
     G_m = torch.stack([G_tiles[order[:m]].sum(0) for m in N_PAIRS])
     b_m = torch.stack([b_seed[order[:m]].sum(0) for m in N_PAIRS])
     k_m = solve_simplex_ls(G_m, b_m).float().reshape(-1, 1, KERNEL_SIZE, KERNEL_SIZE)

@@ -38,10 +38,12 @@ below).  We fit :math:`\hat k` exactly, with the solver of the exact-solver page
 
 import os
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+import deepinv as dinv
+
 from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
@@ -63,39 +65,38 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 
 # %%
 # This page needs many measurements of the same image with the same kernel, one per noise level
-# and draw; ``measure`` makes each with its own seeded generator (seed 0 at :math:`\sigma = 0.02`
-# gives back :math:`y`).  Their exact kernels share one :math:`G` (it depends on the image only);
-# each has its own :math:`b`, the cross-correlation of :math:`x` with its measurement, which
-# :func:`deepinv.physics.functional.conv2d_fft` computes directly.
+# and draw; ``noise_draws`` adds noise to the blurred image with one seeded generator per draw
+# (seed 0 at :math:`\sigma = 0.02` gives back :math:`y`).  Their exact kernels share one
+# :math:`G` (it depends on the image only); each has its own :math:`b`, the cross-correlation of
+# :math:`x` with its measurement (``linear_terms``, by FFT).
 
 
-def measure(x, k, sigma, seed):
-    """Blur(k, valid)(x) plus Gaussian noise of standard deviation sigma drawn with ``seed``."""
-    noise = dinv.physics.GaussianNoise(sigma=sigma, rng=torch.Generator("cpu").manual_seed(seed))
-    physics = dinv.physics.Blur(filter=k.cpu(), padding="valid", noise_model=noise)
-    return physics(x.cpu()).to(x.device)
+def noise_draws(clean, sigma, seeds):
+    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
+    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
 
 
-def correlations(x, ys):
-    """The b (B, K²) of blur_quadratic for the pairs (x, ys[i]), x of batch 1 or B: the
-    cross-correlation of x with ys[i] summed over the colour channels, by FFT (flipped twice,
-    since deepinv's blur convolves)."""
-    xs = x.double().expand(len(ys), -1, -1, -1)
-    b = dinv.physics.functional.conv2d_fft(xs, ys.double().flip(-1, -2)).sum(1)
-    return b.flatten(1).flip(-1)
+def linear_terms(x, y, kernel_size):
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
+    H, W = x.shape[-2:]
+    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
+    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
+    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
 
 
 def fit_kernels(x, ys):
     """The exact least-squares kernels (B, 1, K, K) of the measurements ys (B, C, h, w) of x,
     and their residuals A(x, k) - y computed with deepinv's operator."""
     (G,), _ = blur_quadratic(x, ys[:1], KERNEL_SIZE)  # the same for every measurement of x
-    k = solve_simplex_ls(G.expand(len(ys), -1, -1), correlations(x, ys)).float()
+    k = solve_simplex_ls(G.expand(len(ys), -1, -1), linear_terms(x, ys, KERNEL_SIZE)).float()
     k = k.reshape(-1, 1, KERNEL_SIZE, KERNEL_SIZE)
     xs = x.expand(len(ys), -1, -1, -1)
     return k, dinv.physics.Blur(filter=k, padding="valid", device=device)(xs) - ys
 
 
-assert torch.equal(measure(x, k_true, SIGMA, 0), y)
+clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x)
+assert torch.equal(noise_draws(clean, SIGMA, [0]), y)
 k_hat, r_hat = fit_kernels(x, y)
 nrmse = dinv.metric.NRMSE()
 print(
@@ -222,7 +223,7 @@ def estimate_noise(x, ys):
 
 
 levels = {SIGMA: N_DRAWS, **{s: N_DRAWS_OTHER for s in OTHER_SIGMAS}}
-ys = {s: torch.cat([measure(x, k_true, s, seed) for seed in range(m)]) for s, m in levels.items()}
+ys = {s: noise_draws(clean, s, range(m)) for s, m in levels.items()}
 draws = estimate_noise(x, torch.cat(list(ys.values())))
 by_level = dict(zip(levels, np.split(draws, np.cumsum(list(levels.values()))[:-1])))
 columns = ("kernel error", "d", "sigma_ML", "sigma_d", "true kernel")
@@ -260,9 +261,8 @@ plt.show()
 
 c, h = IMG_SIZE // 2, SMALL_CROP // 2
 x_small = x[..., c - h : c + h, c - h : c + h]
-small = estimate_noise(
-    x_small, torch.cat([measure(x_small, k_true, SIGMA, s) for s in range(N_DRAWS)])
-)
+clean_small = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x_small)
+small = estimate_noise(x_small, noise_draws(clean_small, SIGMA, range(N_DRAWS)))
 print(
     f"{SMALL_CROP}×{SMALL_CROP} crop: n = {3 * (SMALL_CROP - KERNEL_SIZE + 1) ** 2}, "
     f"mean d = {small[:, 1].mean():.1f}"

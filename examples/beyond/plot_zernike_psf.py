@@ -44,12 +44,14 @@ import itertools
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 from matplotlib.colors import Normalize
+
+import deepinv as dinv
+
+from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -152,7 +154,7 @@ G, b, half_y2 = G[0], b[0], 0.5 * y.double().pow(2).sum()
 
 
 def losses_of(kernels):
-    """The loss 1/(2n) ||A(x, k) - y||² of each kernel of a batch (B, 1, K, K), from G and b."""
+    """The loss 1/(2n) ||A(x, k) - y||² of a batch of kernels (B, 1, K, K), from G and b."""
     flat = kernels.double().reshape(kernels.shape[0], -1)
     return (0.5 * ((flat @ G) * flat).sum(1) - flat @ b + half_y2) / y.numel()
 
