@@ -51,6 +51,10 @@ SIGMA = 0.02  # standard deviation of the measurement noise
 SIGMA_TRUE = (3.0, 1.2)  # widths of the true Gaussian, in pixels (deepinv's order)
 ANGLE_TRUE = 30.0  # angle of the true Gaussian, in degrees
 device = dinv.utils.get_device(verbose=False)
+# Many small tensor operations: on a busy machine, several threads mostly wait for each other.
+# One thread here; the page restores the setting at its end.
+threads_before = torch.get_num_threads()
+torch.set_num_threads(1)
 
 x = load_photo(IMG_SIZE)
 k_true = dinv.physics.functional.gaussian_blur(
@@ -306,6 +310,7 @@ dinv.utils.plot(
     figsize=(9, 3.4),
 )
 print_table(results)
+torch.set_num_threads(threads_before)
 
 # %%
 # Three numbers fitted to the whole measurement: the widths and the angle come back to a fraction
