@@ -69,10 +69,10 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 
 # %%
 # This page needs many measurements of the same image with the same kernel, one per noise level
-# and draw; ``noise_draws`` adds noise to the blurred image with one seeded generator per draw
-# (seed 0 at :math:`\sigma = 0.02` gives back :math:`y`).  Their exact kernels share one
-# :math:`G` (it depends on the image only); each has its own :math:`b`, the cross-correlation of
-# :math:`x` with its measurement (``linear_terms``, by FFT).
+# and draw; ``noise_draws`` adds :class:`deepinv.physics.GaussianNoise` to the blurred image, one
+# seeded generator per draw (seed 0 at :math:`\sigma = 0.02` gives back :math:`y`).  Their exact
+# kernels share one :math:`G` (it depends on the image only); each has its own :math:`b`, the
+# cross-correlation of :math:`x` with its measurement (``linear_terms``, by FFT).
 
 
 def noise_draws(clean, sigma, seeds):
@@ -110,10 +110,11 @@ print(
 # %%
 # The noise estimate and its degrees of freedom
 # ---------------------------------------------
-# Had we used the *true* kernel, :math:`\|r\|^2/n` with :math:`r = \forw{x, k} - y` would be an
-# unbiased estimate of :math:`\sigma^2`.  But :math:`\hat k` was chosen to make :math:`\|r\|` as
-# small as possible, so part of the noise is absorbed by the fit and :math:`\|r\|^2/n` comes out
-# slightly low: the fitted kernel beats the true one on this very data.
+# The residual :math:`r = \forw{x, k} - y` is computed with :class:`deepinv.physics.Blur` itself.
+# Had we used the *true* kernel, :math:`\|r\|^2/n` would be an unbiased estimate of
+# :math:`\sigma^2`.  But :math:`\hat k` was chosen to make :math:`\|r\|` as small as possible, so
+# part of the noise is absorbed by the fit and :math:`\|r\|^2/n` comes out slightly low: the
+# fitted kernel beats the true one on this very data.
 #
 # How much is absorbed?  The non-zero entries of :math:`\hat k` sit on a face of the simplex of
 # dimension :math:`d = |\mathrm{supp}\,\hat k| - 1` (one entry is fixed by the sum).  Near the
