@@ -2,7 +2,7 @@
 
 The functions are taken from the namespace that running each page (in fast mode) leaves behind:
 the differentiable Gaussian and its canonical parameters (plot_gaussian_psf), the sign group and
-the coefficient error of the Zernike page (plot_zernike_psf).
+the coefficient error of the Zernike page (plot_zernike_psf); and the pages' ``results``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def test_gaussian_batch_equals_one_at_a_time(gaussian):
     assert batch.shape == (len(PARAMETERS), 1, 21, 21) and batch.dtype == torch.float64
     for i in range(len(PARAMETERS)):
         torch.testing.assert_close(batch[i : i + 1], kernel(sigmas[i], angles[i], 21))
-    torch.testing.assert_close(batch.sum(dim=(1, 2, 3)), torch.ones(len(PARAMETERS), dtype=torch.float64))
+    torch.testing.assert_close(
+        batch.sum(dim=(1, 2, 3)), torch.ones(len(PARAMETERS), dtype=torch.float64)
+    )
 
 
 def test_gaussian_gradients_match_finite_differences(gaussian):
@@ -123,8 +125,13 @@ def test_equivalent_parameters_have_one_representative(gaussian, sigma, angle):
     s1, s2 = sigma
     reference = canonical(s1, s2, angle)
     assert reference[0] >= reference[1] and 0.0 <= reference[2] < 180.0
-    for triple in [(s2, s1, angle + 90.0), (s2, s1, angle - 90.0), (s1, s2, angle + 180.0),
-                   (s1, s2, angle - 360.0), (s2, s1, angle + 270.0)]:
+    for triple in [
+        (s2, s1, angle + 90.0),
+        (s2, s1, angle - 90.0),
+        (s1, s2, angle + 180.0),
+        (s1, s2, angle - 360.0),
+        (s2, s1, angle + 270.0),
+    ]:
         other = canonical(*triple)
         assert other[:2] == pytest.approx(reference[:2])
         assert gaussian["angle_difference"](other[2], reference[2]) < 1e-9
@@ -134,9 +141,14 @@ def test_equivalent_parameters_have_one_representative(gaussian, sigma, angle):
 def test_equivalent_parameters_give_the_same_kernel(gaussian, sigma, angle):
     kernel = gaussian["gaussian_kernel"]
     canonical = gaussian["canonical_parameters"](*sigma, angle)
-    a = kernel(torch.tensor(sigma, dtype=torch.float64), torch.tensor(angle, dtype=torch.float64), 25)
-    b = kernel(torch.tensor(canonical[:2], dtype=torch.float64),
-               torch.tensor(canonical[2], dtype=torch.float64), 25)
+    a = kernel(
+        torch.tensor(sigma, dtype=torch.float64), torch.tensor(angle, dtype=torch.float64), 25
+    )
+    b = kernel(
+        torch.tensor(canonical[:2], dtype=torch.float64),
+        torch.tensor(canonical[2], dtype=torch.float64),
+        25,
+    )
     torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
@@ -186,15 +198,18 @@ def test_sign_group_holds_for_other_coefficients(zernike):
 
 
 def test_coefficient_error_ignores_the_sign_group_only(zernike):
-    error = zernike["coefficient_error"]
+    errors = zernike["coefficient_errors"]
+    group = zernike["SIGN_GROUP"].cpu()
     a = torch.tensor([0.05, -0.1, 0.02, 0.07, -0.03, 0.01, 0.04, -0.06])
-    for signs in zernike["SIGN_GROUP"].cpu():
-        assert error(signs * a, a)[0] < 1e-7
     coma_flip = torch.tensor([1.0, 1, 1, -1, 1, 1, 1, 1])
-    assert error(coma_flip * a, a)[0] == pytest.approx(2 * 0.07 / a.norm().item(), rel=1e-5)
-    batch = torch.stack([a, coma_flip * a] + [signs * a for signs in zernike["SIGN_GROUP"].cpu()])
-    expected = torch.tensor([error(row, a)[0] for row in batch])
-    torch.testing.assert_close(zernike["coefficient_errors"](batch, a), expected)
+    batch = torch.stack([coma_flip * a] + [signs * a for signs in group])
+    values, best = errors(batch, a)
+    assert values.shape == (1 + len(group),) and best.shape == (1 + len(group), 8)
+    assert values[0].item() == pytest.approx(2 * 0.07 / a.norm().item(), rel=1e-5)
+    assert (values[1:] < 1e-7).all()
+    torch.testing.assert_close(
+        best[1:] * batch[1:], a.expand(len(group), 8)
+    )  # the best signs undo the flips
 
 
 def test_zernike_psfs_carry_gradients(zernike):
@@ -214,3 +229,42 @@ def test_every_sign_pattern_was_tried(zernike):
     assert zernike["patterns"].shape == (2 ** len(zernike["NOLL"]), len(zernike["NOLL"]))
     distinct = {tuple(r.tolist()) for r in zernike["patterns"]}
     assert len(distinct) == len(list(itertools.product([1, -1], repeat=8)))
+
+
+# %% the pages' results (fast mode)
+
+
+def test_gaussian_results_improve_on_the_initial_guess(gaussian):
+    results = gaussian["results"]
+    initial, fitted = results["initial guess"], results[f"Adam, {gaussian['N_ITER']} steps"]
+    columns = ("σ1 (%)", "σ2 (%)", "angle (°)", "kernel")
+    for column in columns:
+        assert fitted[column] < initial[column], column
+    # the errors are those of the estimate printed on the page, against the canonical truth
+    estimate, truth = gaussian["estimate"], gaussian["p_true"]
+    assert fitted["σ1 (%)"] == pytest.approx(100 * abs(estimate[0] / truth[0] - 1))
+    assert fitted["angle (°)"] == pytest.approx(gaussian["angle_difference"](estimate[2], 30))
+
+
+def test_zernike_results_are_consistent(zernike):
+    results = zernike["results"]
+    fit, floor = results["Zernike fit"], results["free-form floor"]
+    assert floor["× floor"] == 1.0
+    assert fit["× floor"] == pytest.approx(fit["PSF error"] / floor["PSF error"])
+    k_hat, k_true = zernike["k_hat"].cpu(), zernike["k_true"].cpu()
+    assert fit["PSF error"] == pytest.approx(
+        ((k_hat - k_true).norm() / k_true.norm()).item(), rel=1e-5
+    )
+    # the start chosen by its loss is the one with the lowest final loss
+    losses = zernike["final_losses"]
+    assert torch.equal(zernike["a_hat"][0], zernike["a_fits"][losses.argmin()])
+
+
+def test_zernike_floor_is_the_exact_free_form_kernel(zernike):
+    """The free-form floor on the page is the reference solver's minimiser of the same loss."""
+    from reference import quadratic, solve_simplex_qp
+
+    x, y = zernike["x"].cpu(), zernike["y"].cpu()
+    k_ref, _ = solve_simplex_qp(*quadratic(x, y))
+    k_page = zernike["k_free"].cpu().double().flatten()
+    assert ((k_page - k_ref).norm() / k_ref.norm()).item() < 1e-6
