@@ -35,8 +35,10 @@ RAW_RST = re.compile(
 TIMEOUT = 300  # seconds per notebook, fast mode needs far less
 
 
-def text(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+def text(item) -> str:
+    """A cell's source or an output's text (nbformat stores either as a string or a list)."""
+    value = item.get("source", item.get("text", ""))
+    return "".join(value) if isinstance(value, list) else value
 
 
 def test_every_example_has_a_downloadable_notebook():
@@ -80,15 +82,13 @@ def test_notebook_runs_offline_in_a_fresh_kernel(path, tmp_path):
     executed = json.loads(notebook.read_text(encoding="utf-8"))
     code = [c for c in executed["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] for c in code), "a cell did not run"
-    first = "".join(o.get("text", "") for o in code[0]["outputs"])
+    first = "".join(text(o) for o in code[0]["outputs"])
     assert "installing" not in first, f"the first cell installed something: {first}"
     outputs = [o for c in code for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "no figure"
     assert any(o.get("name") == "stdout" for o in outputs), "nothing printed"
-    printed = "".join(
-        o.get("text", "") for c in code[1:] for o in c["outputs"] if o.get("name") == "stdout"
-    )
+    printed = "".join(text(o) for c in code[1:] for o in c["outputs"] if o.get("name") == "stdout")
     smoke = FAST_RUNS / f"{path.stem}.txt"
     assert smoke.is_file(), f"{smoke} missing: run the smoke tests first (make test-fast)"
     assert TIMING.sub("<time>", printed) == TIMING.sub(
