@@ -14,6 +14,8 @@ from matplotlib.cbook import get_sample_data
 from torch.fft import irfft, irfft2, rfft, rfft2
 from torch.nn.functional import pad
 
+import deepinv as dinv
+
 
 def load_photo(size):
     """Grace Hopper's portrait, centre-cropped and resized: (1, 3, size, size), values in [0, 1]."""
@@ -25,6 +27,12 @@ def load_photo(size):
     image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
     return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
+
+
+def noise_draws(clean, sigma, seeds):
+    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
+    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
+    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
 
 
 def project_simplex(v):
@@ -104,6 +112,14 @@ def lagged_window_sums(x, kernel_size):
     )
 
 
+def linear_terms(x, y, kernel_size):
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
+    H, W = x.shape[-2:]
+    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
+    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
+    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
+
+
 def blur_quadratic(x, y, kernel_size):
     """``G`` (B, K², K²) and ``b`` (B, K²), in float64, of each pair ``(x[i], y[i])``:
 
@@ -131,10 +147,8 @@ def blur_quadratic(x, y, kernel_size):
     ):
         image[i, j, i + di, j + s - K + 1] = sums[i, j, di, s]  # entry (i, j) with (i + di, j + dj)
         image[i + di, j + s - K + 1, i, j] = sums[i, j, di, s]  # G is symmetric
-    # deepinv convolves (flips the kernel); b correlates x with y
-    x, y = x.double(), y.double()
-    b = irfft2((rfft2(y, s=(H, W)).conj() * rfft2(x, s=(H, W))).sum(1), s=(H, W))[:, :K, :K]
-    return G.reshape(-1, K * K, K * K).flip(-1, -2), b.reshape(-1, K * K).flip(-1)
+    # deepinv convolves (flips the kernel): entry (i, j) multiplies the crop at (K-1-i, K-1-j)
+    return G.reshape(-1, K * K, K * K).flip(-1, -2), linear_terms(x, y, K)
 
 
 def minimise_on_support(G, b, support):
@@ -207,6 +221,46 @@ def solve_simplex_ls(G, b, tol=1e-12):
         if done.all():
             break
     return k
+
+
+def relative_errors(k, k_ref):
+    """The relative error of each row of k (flattened kernels) against k_ref, as a numpy array."""
+    return dinv.metric.NRMSE()(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
+
+
+def central_indices(size, kernel_size):
+    """Indices, in a flattened kernel_size² kernel, of its centred size×size block."""
+    rows = torch.arange(size) + (kernel_size - size) // 2
+    return (rows[:, None] * kernel_size + rows[None, :]).flatten()
+
+
+def cubic_weights(t):
+    """Weights h[m], m = -2..2, of the cubic-convolution filter that shifts by t (|t| <= 1)."""
+    t = torch.as_tensor(t, dtype=torch.float64)
+    if t.numel() != 1 or not torch.isfinite(t) or t.abs() > 1:
+        raise ValueError(f"the shift must be a finite number in [-1, 1], got {t}")
+    s = (torch.arange(-2, 3, dtype=torch.float64, device=t.device) - t).abs()
+    a = -0.5  # Keys' parameter: third-order accurate
+    near = (a + 2) * s**3 - (a + 3) * s**2 + 1
+    far = a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a
+    return torch.where(s <= 1, near, torch.where(s < 2, far, torch.zeros_like(s)))
+
+
+def shift_image(z, dy, dx):
+    """``z`` (B, C, H, W) moved by (dy, dx) pixels: out[i, j] = z(i - dy, j - dx), reflected at
+    the borders (only the outer 2 pixels see the reflection)."""
+    if not isinstance(z, torch.Tensor) or z.dim() != 4 or not z.is_floating_point():
+        raise TypeError("shift_image expects a floating-point tensor of shape (B, C, H, W)")
+    if min(z.shape[-2:]) < 3:
+        raise ValueError(f"the image is too small to shift: {tuple(z.shape)}")
+    channels = z.shape[1]
+    wy, wx = cubic_weights(dy).to(z), cubic_weights(dx).to(z)
+    # conv2d correlates; flipping the weights makes it the convolution h * z
+    filter_y = wy.flip(0).view(1, 1, 5, 1).expand(channels, 1, 5, 1)
+    filter_x = wx.flip(0).view(1, 1, 1, 5).expand(channels, 1, 1, 5)
+    padded = torch.nn.functional.pad(z, (2, 2, 2, 2), mode="reflect")
+    out = torch.nn.functional.conv2d(padded, filter_y, groups=channels)
+    return torch.nn.functional.conv2d(out, filter_x, groups=channels)
 
 
 def print_table(table):

@@ -18,9 +18,12 @@ from conftest import EXAMPLES, HELPERS, ROOT
 TEACHING = {
     "project_simplex": "plot_projected_gradient",
     "lagged_window_sums": "plot_exact_solver",
+    "linear_terms": "plot_exact_solver",
     "blur_quadratic": "plot_exact_solver",
     "minimise_on_support": "plot_exact_solver",
     "solve_simplex_ls": "plot_exact_solver",
+    "cubic_weights": "plot_mismatch_shift",
+    "shift_image": "plot_mismatch_shift",
 }
 
 

@@ -38,9 +38,12 @@ import deepinv as dinv
 
 from calibration_helpers import (
     blur_quadratic,
+    linear_terms,
     load_photo,
+    noise_draws,
     print_table,
     project_simplex,
+    relative_errors,
     solve_simplex_ls,
 )
 
@@ -85,25 +88,6 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 # with :math:`n` the number of measured values, instead of back-propagating through the blur: the
 # same gradient (checked below against autograd on :class:`deepinv.optim.L2`), at a fraction of
 # the cost, which lets us repeat the run for every noise draw, all draws in one batch.
-
-
-def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
-    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
-
-
-def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
-    H, W = x.shape[-2:]
-    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
-    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
-    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
-
-
-def relative_errors(k, k_ref):
-    """The relative error of each row of k (flattened kernels) against k_ref, as a numpy array."""
-    return nrmse(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
 
 
 def kkt_violation(G, b, k):

@@ -42,7 +42,9 @@ import deepinv as dinv
 
 from calibration_helpers import (
     blur_quadratic,
+    linear_terms,
     load_photo,
+    noise_draws,
     print_table,
     project_simplex,
     solve_simplex_ls,
@@ -69,12 +71,6 @@ T = IMG_SIZE // 4  # side of a tile
 tiles = torch.cat(
     [x[..., r * T : (r + 1) * T, c * T : (c + 1) * T] for r in range(4) for c in range(4)]
 )
-
-
-def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
-    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
 
 
 clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(tiles)
@@ -112,14 +108,6 @@ print(f"four pairs: summed quadratic vs deepinv's loss, relative difference {gap
 # :math:`b_i` is the cross-correlation of :math:`x_i` with :math:`y_i` summed over the colour
 # channels, which ``linear_terms`` computes alone, by FFT.  We check it against the :math:`b_i`
 # of ``blur_quadratic`` first.
-
-
-def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
-    H, W = x.shape[-2:]
-    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
-    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
-    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
 
 
 gap = ((linear_terms(tiles, ys, KERNEL_SIZE) - b_tiles).norm() / b_tiles.norm()).item()

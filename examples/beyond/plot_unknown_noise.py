@@ -44,7 +44,14 @@ import torch
 
 import deepinv as dinv
 
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
+from calibration_helpers import (
+    blur_quadratic,
+    linear_terms,
+    load_photo,
+    noise_draws,
+    print_table,
+    solve_simplex_ls,
+)
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -73,20 +80,6 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 # seeded generator per draw (seed 0 at :math:`\sigma = 0.02` gives back :math:`y`).  Their exact
 # kernels share one :math:`G` (it depends on the image only); each has its own :math:`b`, the
 # cross-correlation of :math:`x` with its measurement (``linear_terms``, by FFT).
-
-
-def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
-    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
-
-
-def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
-    H, W = x.shape[-2:]
-    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
-    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
-    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
 
 
 def fit_kernels(x, ys):

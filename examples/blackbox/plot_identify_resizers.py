@@ -28,13 +28,15 @@ import os
 import time
 from functools import partial
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import PIL.Image
 import skimage.data
 import torch
 import torch.nn.functional as F
+
+import deepinv as dinv
+
 from calibration_helpers import load_photo, print_table
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode

@@ -26,13 +26,15 @@ from one start :math:`x_0` (PyTorch's bicubic upsampling of :math:`y`), over a r
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import PIL.Image
 import skimage.data
 import torch
 import torch.nn.functional as F
+
+import deepinv as dinv
+
 from calibration_helpers import print_table
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode

@@ -78,6 +78,7 @@ x, y, k_true = x.to(device), y.to(device), k_true.to(device)
 # directly.  Prefix sums (``before``/``after``) turn the frame's lines into the frame of each
 # window.
 
+
 def lagged_window_sums(x, kernel_size):
     """``S[i, j, di, dj + K - 1]``: the sum of ``x(u) x(u + (di, dj))`` over the window of ``u``
     that the valid blur reads from kernel entry ``(i, j)``, for one image ``x`` (1, C, H, W).
@@ -126,10 +127,24 @@ def lagged_window_sums(x, kernel_size):
 
 
 # %%
-# :math:`G` collects these sums, one per pair of kernel entries, and is symmetric; :math:`b` is a
-# single cross-correlation of :math:`x` with :math:`y`, again by FFT.  deepinv's
+# :math:`b` is a single cross-correlation of :math:`x` with :math:`y`, again by FFT, for one
+# measurement or a whole batch of them (many noise draws of one image share :math:`G`).  deepinv's
 # :class:`~deepinv.physics.Blur` convolves, that is, it flips the kernel: entry :math:`(i, j)`
-# multiplies the crop at :math:`(K-1-i, K-1-j)`, hence the final flips.  Everything is in float64.
+# multiplies the crop at :math:`(K-1-i, K-1-j)`, hence the flips.
+
+
+def linear_terms(x, y, kernel_size):
+    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
+    H, W = x.shape[-2:]
+    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
+    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
+    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
+
+
+# %%
+# :math:`G` collects the window sums, one per pair of kernel entries, and is symmetric.
+# Everything is in float64.
+
 
 def blur_quadratic(x, y, kernel_size):
     """``G`` (B, K², K²) and ``b`` (B, K²), in float64, of each pair ``(x[i], y[i])``:
@@ -158,10 +173,8 @@ def blur_quadratic(x, y, kernel_size):
     ):
         image[i, j, i + di, j + s - K + 1] = sums[i, j, di, s]  # entry (i, j) with (i + di, j + dj)
         image[i + di, j + s - K + 1, i, j] = sums[i, j, di, s]  # G is symmetric
-    # deepinv convolves (flips the kernel); b correlates x with y
-    x, y = x.double(), y.double()
-    b = irfft2((rfft2(y, s=(H, W)).conj() * rfft2(x, s=(H, W))).sum(1), s=(H, W))[:, :K, :K]
-    return G.reshape(-1, K * K, K * K).flip(-1, -2), b.reshape(-1, K * K).flip(-1)
+    # deepinv convolves (flips the kernel): entry (i, j) multiplies the crop at (K-1-i, K-1-j)
+    return G.reshape(-1, K * K, K * K).flip(-1, -2), linear_terms(x, y, K)
 
 
 start = time.perf_counter()
@@ -196,8 +209,11 @@ image = axes[0].imshow(G[0].cpu().numpy(), cmap="magma")
 axes[0].set(title="G (625 × 625)", xlabel="kernel entry q", ylabel="kernel entry p")
 fig.colorbar(image, ax=axes[0], shrink=0.85)
 axes[1].semilogy(eigenvalues.flip(0).cpu().numpy())
-axes[1].set(title=f"eigenvalues of G: condition number {eigenvalues[-1] / eigenvalues[0]:.1e}",
-            xlabel="index", ylabel="eigenvalue")
+axes[1].set(
+    title=f"eigenvalues of G: condition number {eigenvalues[-1] / eigenvalues[0]:.1e}",
+    xlabel="index",
+    ylabel="eigenvalue",
+)
 axes[1].grid(True, which="both", alpha=0.3)
 plt.show()
 
@@ -214,6 +230,7 @@ plt.show()
 #     G_{SS}\, k_S + \lambda \mathbf{1} = b_S, \qquad \mathbf{1}^\top k_S = 1.
 #
 # Many problems of different supports are solved at once, each system padded to the largest.
+
 
 def minimise_on_support(G, b, support):
     """For each ``i``: the minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` with ``sum(k) = 1`` and
@@ -252,6 +269,7 @@ def minimise_on_support(G, b, support):
 # gradient :math:`Gk - b` says whether an entry off the support would lower the loss: it is
 # added if its gradient undercuts the common value :math:`-\lambda` on the support.  When no
 # entry does, the optimality conditions of the whole problem hold, and the kernel is exact.
+
 
 def solve_simplex_ls(G, b, tol=1e-12):
     """The exact minimiser of ``1/2 kᵀ G[i] k - b[i]ᵀ k`` over the simplex, for every ``i``.
@@ -301,8 +319,10 @@ k_flat = solve_simplex_ls(G, b)
 time_solve = time.perf_counter() - start
 k_hat = k_flat.float().reshape(k_true.shape)
 error = dinv.metric.NRMSE()(k_hat, k_true).item()
-print(f"solved in {time_solve:.3f} s: {(k_flat > 0).sum().item()} non-zero entries, "
-      f"sum {k_flat.sum().item():.12f}, relative kernel error {error:.4f}")
+print(
+    f"solved in {time_solve:.3f} s: {(k_flat > 0).sum().item()} non-zero entries, "
+    f"sum {k_flat.sum().item():.12f}, relative kernel error {error:.4f}"
+)
 
 # %%
 # The floor
@@ -317,7 +337,10 @@ print(f"solved in {time_solve:.3f} s: {(k_flat > 0).sum().item()} non-zero entri
 dinv.utils.plot(
     [k_hat, k_true, (k_hat - k_true).abs()],
     titles=[f"exact — {100 * error:.2f} % error", "true kernel", "difference"],
-    cmap="viridis", rescale_mode=None, norm=Normalize(0, k_true.max().item()), figsize=(9, 3.4),
+    cmap="viridis",
+    rescale_mode=None,
+    norm=Normalize(0, k_true.max().item()),
+    figsize=(9, 3.4),
 )
 
 # %%

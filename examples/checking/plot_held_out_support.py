@@ -35,12 +35,23 @@ variable ``CALIBRATION_GALLERY_FAST=1``.
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.optimize
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
+
+import deepinv as dinv
+
+from calibration_helpers import (
+    blur_quadratic,
+    central_indices,
+    linear_terms,
+    load_photo,
+    noise_draws,
+    print_table,
+    relative_errors,
+    solve_simplex_ls,
+)
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -70,32 +81,7 @@ k_true = kernel_generator.step(1, seed=123)["filter"].to(device)
 # (:class:`deepinv.metric.NRMSE`).
 
 
-def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
-    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
-
-
-def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
-    H, W = x.shape[-2:]
-    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
-    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
-    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
-
-
 nrmse = dinv.metric.NRMSE()  # ||k_hat - k|| / ||k||, per batch element
-
-
-def relative_errors(k, k_ref):
-    """The relative error of each row of k (flattened kernels) against k_ref, as a numpy array."""
-    return nrmse(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
-
-
-def central_indices(size, kernel_size):
-    """Indices, in a flattened kernel_size² kernel, of its centred size×size block."""
-    rows = torch.arange(size) + (kernel_size - size) // 2
-    return (rows[:, None] * kernel_size + rows[None, :]).flatten()
 
 
 # %%

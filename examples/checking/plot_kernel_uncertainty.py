@@ -37,12 +37,22 @@ environment variable ``CALIBRATION_GALLERY_FAST=1``.
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
+
+import deepinv as dinv
+
+from calibration_helpers import (
+    blur_quadratic,
+    linear_terms,
+    load_photo,
+    noise_draws,
+    print_table,
+    relative_errors,
+    solve_simplex_ls,
+)
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -73,26 +83,7 @@ clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x)
 # (:class:`deepinv.metric.NRMSE`).
 
 
-def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
-    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
-
-
-def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
-    H, W = x.shape[-2:]
-    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
-    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
-    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
-
-
 nrmse = dinv.metric.NRMSE()  # ||k_hat - k|| / ||k||, per batch element
-
-
-def relative_errors(k, k_ref):
-    """The relative error of each row of k (flattened kernels) against k_ref, as a numpy array."""
-    return nrmse(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
 
 
 y = noise_draws(clean, SIGMA, [0])

@@ -41,13 +41,25 @@ environment variable ``CALIBRATION_GALLERY_FAST=1``.
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.stats
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
+
+import deepinv as dinv
+
+from calibration_helpers import (
+    blur_quadratic,
+    central_indices,
+    linear_terms,
+    load_photo,
+    noise_draws,
+    print_table,
+    relative_errors,
+    shift_image,
+    solve_simplex_ls,
+)
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -78,32 +90,7 @@ clean = dinv.physics.Blur(filter=k_true, padding="valid", device=device)(x)
 # (:class:`deepinv.metric.NRMSE`).
 
 
-def noise_draws(clean, sigma, seeds):
-    """``clean`` plus Gaussian noise of standard deviation sigma, one draw per seed (B, C, h, w)."""
-    noise = [dinv.physics.GaussianNoise(sigma, rng=torch.Generator().manual_seed(s)) for s in seeds]
-    return torch.cat([model(clean.cpu()) for model in noise]).to(clean.device)
-
-
-def linear_terms(x, y, kernel_size):
-    """``b`` (B, K²) of the quadratic of ``blur_quadratic``, one image x, measurements y[i]."""
-    H, W = x.shape[-2:]
-    spectrum = torch.fft.rfft2(y.double(), s=(H, W)).conj() * torch.fft.rfft2(x.double(), s=(H, W))
-    b = torch.fft.irfft2(spectrum.sum(1), s=(H, W))[:, :kernel_size, :kernel_size]
-    return b.reshape(-1, kernel_size * kernel_size).flip(-1)
-
-
 nrmse = dinv.metric.NRMSE()  # ||k_hat - k|| / ||k||, per batch element
-
-
-def relative_errors(k, k_ref):
-    """The relative error of each row of k (flattened kernels) against k_ref, as a numpy array."""
-    return nrmse(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
-
-
-def central_indices(size, kernel_size):
-    """Indices, in a flattened kernel_size² kernel, of its centred size×size block."""
-    rows = torch.arange(size) + (kernel_size - size) // 2
-    return (rows[:, None] * kernel_size + rows[None, :]).flatten()
 
 
 y = noise_draws(clean, SIGMA, [0])
@@ -220,35 +207,6 @@ GAIN, OFFSET = 0.8, 0.05  # the detector's true gain and offset
 DELTA = (0.0, 0.4)  # true misregistration (rows, columns), in pixels
 SMALL_SUPPORT = 9  # a support that cannot hold the kernel
 WRONG_SIGMAS = (0.01, 0.04)  # assumed noise levels; the data have SIGMA
-
-
-def cubic_weights(t):
-    """Weights h[m], m = -2..2, of the cubic-convolution filter that shifts by t (|t| <= 1)."""
-    t = torch.as_tensor(t, dtype=torch.float64)
-    if t.numel() != 1 or not torch.isfinite(t) or t.abs() > 1:
-        raise ValueError(f"the shift must be a finite number in [-1, 1], got {t}")
-    s = (torch.arange(-2, 3, dtype=torch.float64, device=t.device) - t).abs()
-    a = -0.5  # Keys' parameter: third-order accurate
-    near = (a + 2) * s**3 - (a + 3) * s**2 + 1
-    far = a * s**3 - 5 * a * s**2 + 8 * a * s - 4 * a
-    return torch.where(s <= 1, near, torch.where(s < 2, far, torch.zeros_like(s)))
-
-
-def shift_image(z, dy, dx):
-    """``z`` (B, C, H, W) moved by (dy, dx) pixels: out[i, j] = z(i - dy, j - dx), reflected at
-    the borders (only the outer 2 pixels see the reflection)."""
-    if not isinstance(z, torch.Tensor) or z.dim() != 4 or not z.is_floating_point():
-        raise TypeError("shift_image expects a floating-point tensor of shape (B, C, H, W)")
-    if min(z.shape[-2:]) < 3:
-        raise ValueError(f"the image is too small to shift: {tuple(z.shape)}")
-    channels = z.shape[1]
-    wy, wx = cubic_weights(dy).to(z), cubic_weights(dx).to(z)
-    # conv2d correlates; flipping the weights makes it the convolution h * z
-    filter_y = wy.flip(0).view(1, 1, 5, 1).expand(channels, 1, 5, 1)
-    filter_x = wx.flip(0).view(1, 1, 1, 5).expand(channels, 1, 1, 5)
-    padded = torch.nn.functional.pad(z, (2, 2, 2, 2), mode="reflect")
-    out = torch.nn.functional.conv2d(padded, filter_y, groups=channels)
-    return torch.nn.functional.conv2d(out, filter_x, groups=channels)
 
 
 start = time.perf_counter()

@@ -51,13 +51,15 @@ environment variable ``CALIBRATION_GALLERY_FAST=1``.
 import os
 import time
 
-import deepinv as dinv
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
-from deepinv.physics.generator import DiffractionBlurGenerator, ProductConvolutionBlurGenerator
 from torch.fft import irfft2, rfft2
+
+import deepinv as dinv
+from deepinv.physics.generator import DiffractionBlurGenerator, ProductConvolutionBlurGenerator
+
+from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 128 if FAST else 256  # side of the square test image, in pixels
