@@ -17,9 +17,9 @@ from conftest import EXAMPLES, HELPERS, ROOT
 #: helper -> the page that teaches it (and alone defines it in full)
 TEACHING = {
     "project_simplex": "plot_projected_gradient",
-    "lagged_window_sums": "plot_exact_solver",
-    "linear_terms": "plot_exact_solver",
-    "blur_quadratic": "plot_exact_solver",
+    "lagged_window_sums": "plot_quadratic_loss",
+    "linear_terms": "plot_quadratic_loss",
+    "blur_quadratic": "plot_quadratic_loss",
     "minimise_on_support": "plot_exact_solver",
     "solve_simplex_ls": "plot_exact_solver",
     "cubic_weights": "plot_mismatch_shift",

@@ -9,6 +9,7 @@ READING_ORDER = (
     "plot_projected_gradient.py",
     "plot_adam_projection.py",
     "plot_adamw_l1.py",
+    "plot_quadratic_loss.py",
     "plot_exact_solver.py",
     "plot_comparison.py",
     "plot_gaussian_psf.py",
