@@ -3,8 +3,8 @@ Which resampler made these pairs?
 =================================
 
 After this page you can identify the operator behind image pairs made by software you did not
-write: filter and phase as free-form taps, then a kernel family chosen on a photograph no fit has
-seen, how sure that is, and the source's word.  Each black box reduces :math:`x` by a factor :math:`f`:
+write: filter and phase as free-form taps, then a kernel family chosen on a photograph no fit
+has seen, how sure that is, and the source's word.  Each black box reduces :math:`x` by :math:`f`:
 
 .. math::
 
@@ -25,7 +25,6 @@ rows); its centre :math:`c`, the sampling phase, puts output :math:`i` on input 
 
 import math
 import os
-import time
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -48,7 +47,7 @@ Z_SURE = 3.0  # a model worse than the best by fewer standard errors is as good
 TILE = 8  # side of the held-out tiles behind the z-scores, in output pixels
 LEVEL = 1 / (255 * math.sqrt(12))  # rms error of rounding to 8 bits, on the [0, 1] scale
 device = dinv.utils.get_device(verbose=False)
-threads, start_time = torch.get_num_threads(), time.perf_counter()
+threads = torch.get_num_threads()
 torch.set_num_threads(1)  # thousands of small operations: more threads only wait on each other
 
 x8_train = np.uint8(np.round(load_photo(SIZE)[0].permute(1, 2, 0).numpy() * 255))
@@ -194,7 +193,8 @@ for f in FACTORS:
 # :math:`a` [#Keys1981]_, Lanczos (free support :math:`L`), a Gaussian (:math:`s = \sigma`) and a
 # Kaiser-windowed sinc (free :math:`\beta_K`), the last two cut at the free-form support.  Each is
 # fitted widened (:math:`s` from :math:`f`: anti-aliasing) and not (:math:`s = 1`: interpolation);
-# its loss, the other direction held at the free-form fit, is quadratic, minimised by Adam [#Kingma2015]_.
+# its loss, the other direction held at the free-form fit, is quadratic, minimised by Adam
+# [#Kingma2015]_.
 
 FAMILIES = ("box", "triangle", "keys", "lanczos", "gaussian", "kaiser")
 SHAPE = {"keys": ("a", 0.0), "lanczos": ("L", 2.0), "kaiser": ("β", 4.0)}  # name, start
@@ -251,10 +251,9 @@ def kernels(p):
     return torch.cat([family_kernel(*part) for part in zip(FAMILIES, p, t.split(blocks), supports)])
 
 
-p.requires_grad_(True)
-optimizer = torch.optim.Adam([p], lr=0.02)
+optimizer = torch.optim.Adam([p.requires_grad_(True)], lr=0.02)
 schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, ADAM_STEPS)
-for step in range(ADAM_STEPS):
+for _ in range(ADAM_STEPS):
     k = kernels(p)
     loss = (0.5 * torch.einsum("rk,rkl,rl->r", k, Q, k) - (r * k).sum(1)).sum()
     optimizer.zero_grad()
@@ -273,7 +272,6 @@ for (family, widened, name), pi, ki in zip(rows, p, kernels(p)):
 # squared residuals over its standard error) says whether one is worse.  Of the models no worse
 # than the best by :math:`z \geq 3` we keep the one with fewest parameters (a support cut from the
 # data counts two).  Models with the same taps (box and triangle of width 1, half-pixel centre) tie.
-
 
 choice = {}
 for name, ff in free_form.items():
@@ -307,18 +305,17 @@ for name, ff in free_form.items():
 # (compatibility with PIL) and using -0.75 for bicubic, antialiasing=false"; no widening without.
 # deepinv 0.5.0: :func:`~deepinv.physics.functional.gaussian_blur` (:math:`\sigma = f`, cut
 # ``int(f / 0.3 + 1)`` taps out), ``bilinear_filter``, ``bicubic_filter`` (:math:`a = -0.5`) and
-# ``sinc_filter`` (Kaiser window, :math:`4f` taps), which :func:`~deepinv.physics.functional.conv2d`
-# centres on :math:`f i + ½` (odd: :math:`f i`); :class:`~deepinv.physics.DownsamplingMatlab` has Pillow's bicubic.
+# ``sinc_filter`` (Kaiser, :math:`4f` taps), centred by :func:`~deepinv.physics.functional.conv2d`
+# on :math:`f i + ½` (odd :math:`f`: :math:`f i`); ``DownsamplingMatlab``: Pillow's bicubic.
 
 
 def documented(name):
     """Family, parameters (c, s, shape) and cut support of a black box, as its source states."""
     f, (library, kind, *rest) = black_boxes[name][1], name.split()
     kind = rest[0].lower() if library == "Pillow" else kind
-    family = {"bilinear": "triangle", "bicubic": "keys", "matlab": "keys", "sinc": "kaiser"}
-    family = family.get(kind, kind)
+    rename = {"bilinear": "triangle", "bicubic": "keys", "matlab": "keys", "sinc": "kaiser"}
+    family, s, shape = rename.get(kind, kind), f, 3.0 if kind == "lanczos" else -0.5
     c = 0.5 if library == "deepinv" and kind != "matlab" else (f - 1) / 2
-    s, shape = (f, 3.0 if kind == "lanczos" else -0.5)
     s, shape = (1, -0.75) if library == "torch" and "aa" not in rest else (s, shape)
     if kind == "gaussian":
         return family, (0.0, f, 0.0), (-int(f / 0.3 + 1), int(f / 0.3 + 1))
@@ -390,13 +387,14 @@ for group in (columns[:3], columns[3:]):  # two tables narrow enough for the pag
     print_table({name: {column: row[column] for column in group} for name, row in results.items()})
 for name in [name for name, c in choice.items() if c["ties"]]:
     print(f"{name}: same taps as {', '.join(choice[name]['ties'])}")
-print(f"run time: {time.perf_counter() - start_time:.2f} s")
 torch.set_num_threads(threads)  # as we found it
 
 # %%
 # References
 # ----------
-# .. [#Keys1981] R. Keys, "Cubic convolution interpolation for digital image processing", *IEEE Trans. ASSP* 29(6), 1981.
-# .. [#Kingma2015] D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", *ICLR* 2015.
+# .. [#Keys1981] R. Keys, "Cubic convolution interpolation for digital image processing",
+#    *IEEE Trans. ASSP* 29(6), 1981.
+# .. [#Kingma2015] D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", *ICLR* 2015.
 # .. [#Pillow] Pillow, ``src/libImaging/Resample.c``, https://github.com/python-pillow/Pillow.
-# .. [#PyTorch] PyTorch, ``aten/src/ATen/native/cpu/UpSampleKernel.cpp``, https://github.com/pytorch/pytorch.
+# .. [#PyTorch] PyTorch, ``aten/src/ATen/native/cpu/UpSampleKernel.cpp``,
+#    https://github.com/pytorch/pytorch.

@@ -115,9 +115,8 @@ residuals = {name: pair_residual(taps) for name, taps in operators.items()}
 for name, residual in residuals.items():
     print(f"{name}: residual on the pair {residual:.2f} levels")
 check = physics[next(iter(physics))](x)[..., 4:-4, 4:-4] - y[..., 4:-4, 4:-4]
-print(
-    f"deepinv's operator, same residual: {(check.pow(2).mean().sqrt() * 255 * 12**0.5).item():.2f} levels"
-)
+levels = (check.pow(2).mean().sqrt() * 255 * 12**0.5).item()
+print(f"deepinv's operator, same residual: {levels:.2f} levels")
 
 # %%
 # Super-resolution with each operator
@@ -138,9 +137,8 @@ def score(estimate):
 op = physics[next(iter(physics))]
 estimate = op.prox_l2(x0, y, 1.0)
 normal = op.A_adjoint(op.A(estimate) - y) + (estimate - x0)
-print(
-    f"normal equations of the closed form: relative residual {(normal.norm() / x0.norm()).item():.1e}"
-)
+relative = (normal.norm() / x0.norm()).item()
+print(f"normal equations of the closed form: relative residual {relative:.1e}")
 
 curves = {
     name: [score(op.prox_l2(x0, y, gamma)) for gamma in GAMMAS] for name, op in physics.items()
@@ -174,8 +172,9 @@ dinv.utils.plot([image[..., crop, crop] for image in shown], titles=titles, figs
 # -------
 # Each operator: its residual on the pair (in rounding levels), its best PSNR over the sweep and
 # the :math:`\gamma` where it is reached, the PSNR when the data are trusted fully (``γ∞``, the
-# largest :math:`\gamma`), and the gaps to the identified operator at both (PSNRs and gaps in dB).  The Gaussian reproduces the pair several times
-# worse than the identified operator, and the right kernel one input pixel off far worse.
+# largest :math:`\gamma`), and the gaps to the identified operator at both (PSNRs and gaps in
+# dB).  The Gaussian reproduces the pair several times worse than the identified operator, and
+# the right kernel one input pixel off far worse.
 
 top = next(iter(physics))
 results = {}
