@@ -105,3 +105,45 @@ def floor(problem: Problem, size: int = FULL_SIZE) -> float:
     k_star = solve_simplex_ls(*blur_quadratic(x, y, KERNEL_SIZE))[0]
     truth = k_true.double().flatten()
     return ((k_star - truth).norm() / truth.norm()).item()
+
+
+@functools.lru_cache(maxsize=None)
+def floor_l1(problem: Problem, size: int = FULL_SIZE, n_iter: int = 2000) -> float:
+    """Relative kernel error of the minimiser of the L1 loss ``mean |Blur(k)(x) - y|`` over the simplex.
+
+    Under Gaussian noise the L1 loss's own minimiser lies above the least-squares floor (about 1.1-1.3×
+    on most problems, more on some draws): a recipe with an L1 loss cannot do better than this.  There
+    is no closed form; this is a long run (``n_iter``, several times a page's budget) in float64, with
+    the blur by FFT (no deepinv): sign-normalised steps (Adam, its gradient centred over the support),
+    a cosine-decayed step and the projection.  Checked against an exact linear program (HiGHS) on the
+    coffee off-centre problem at 96² (both 1.026× the least-squares floor); runs of 300, 1,500 and
+    3,000 iterations agree on the L1 loss to 8 digits.
+    """
+    from calibration_helpers import project_simplex
+
+    x, y, k_true = make_problem(problem, size)
+    x, y, K = x.double(), y.double(), KERNEL_SIZE
+    (H, W), n = x.shape[-2:], y.numel()
+    X = torch.fft.rfft2(x)
+
+    def residual(k):  # the valid convolution, as deepinv's Blur, minus y
+        return torch.fft.irfft2(X * torch.fft.rfft2(k, s=(H, W)), s=(H, W))[..., K - 1 :, K - 1 :] - y
+
+    def gradient(k):  # of mean |residual| in k: the correlation of x with the residual's sign
+        R = torch.fft.rfft2(F.pad(residual(k).sign(), (K - 1, 0, K - 1, 0)), s=(H, W))
+        return torch.fft.irfft2((R * X.conj()).sum(1, keepdim=True), s=(H, W))[..., :K, :K] / n
+
+    k = torch.full((1, 1, K, K), 1.0 / K**2, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([k], lr=0.01, betas=(0.9, 0.9))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iter)
+    for _ in range(n_iter):
+        with torch.no_grad():
+            g, support = gradient(k), k > 0
+            g = g - g[support].mean()
+            k.grad = torch.where(support | (g < 0), g, torch.zeros_like(g))
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            k.copy_(project_simplex(k))
+    truth = k_true.double()
+    return ((k.detach() - truth).norm() / truth.norm()).item()
