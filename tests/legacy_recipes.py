@@ -19,18 +19,21 @@ import os
 import subprocess
 
 import torch
-
 from recipes import ROOT, Method, definitions
 
 LEGACY_REF = "b6fae2c"  # main before the recipes of issue 14
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def old_page(name: str) -> dict:
     path = f"examples/calibration/{name}"
     source = subprocess.run(
-        ["git", "show", f"{LEGACY_REF}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "show", f"{LEGACY_REF}:{path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return definitions(source, f"{LEGACY_REF}:{path}")
 
@@ -44,9 +47,13 @@ def _setup(page, x, y, kernel_size):
     k_init = torch.zeros(1, 1, kernel_size, kernel_size)
     k_init[..., 5:-5, 5:-5] = 1.0
     namespace.update(
-        x=x, y=y, device=x.device, k_true=torch.full_like(k_init, 1.0 / kernel_size**2),
+        x=x,
+        y=y,
+        device=x.device,
+        k_true=torch.full_like(k_init, 1.0 / kernel_size**2),
         k_init=namespace["project_simplex"](k_init),
-        physics=dinv.physics.Blur(filter=k_init.clone(), padding="valid"), data_fidelity=dinv.optim.L2(),
+        physics=dinv.physics.Blur(filter=k_init.clone(), padding="valid"),
+        data_fidelity=dinv.optim.L2(),
     )
     return namespace
 
@@ -56,8 +63,9 @@ def adam(x, y, kernel_size, n_iter=None):
     return page["calibrate_with_adam"](n_iter=300, lr=0.1, betas=(0.9, 0.9), cosine=True)[0]
 
 
-def adamw(x, y, kernel_size, n_iter=None, loss_fn=torch.nn.L1Loss()):
+def adamw(x, y, kernel_size, n_iter=None, loss_fn=None):
     page = _setup("plot_adamw_l1.py", x, y, kernel_size)
+    loss_fn = torch.nn.L1Loss() if loss_fn is None else loss_fn
     return page["train_filter"](loss_fn, n_iter=300, lr=0.1, betas=(0.9, 0.9), cosine=True)[0]
 
 

@@ -42,7 +42,7 @@ def definitions(source: str, filename: str) -> dict:
     return namespace
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def page_namespace(page: Path) -> dict:
     """The definitions of the page ``page`` (its imports, knobs and functions)."""
     return definitions(page.read_text(encoding="utf-8"), str(page))

@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/run_suite.py                 # full size (256², the pages' budgets)
     .venv/bin/python tests/run_suite.py --size 96 --n-iter 200 --methods Adam PGD
+    CALIBRATION_METHODS=legacy .venv/bin/python tests/run_suite.py   # the recipes before issue 14
 
 Each cell is the recipe's relative kernel error divided by the exact least-squares floor of the
 same (x, y) (``suite.floor``).  A cell over its method's bound is marked ``!``; for a recipe with an
@@ -19,12 +20,17 @@ from pathlib import Path
 
 import torch
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "examples")]
+sys.path[:0] = [
+    str(Path(__file__).resolve().parent),
+    str(Path(__file__).resolve().parents[1] / "examples"),
+]
 
-import suite  # noqa: E402
-from calibration_helpers import print_table  # noqa: E402
-from recipes import METHODS  # noqa: E402
+from recipes import active_methods
 
+import suite
+from calibration_helpers import print_table
+
+METHODS = active_methods()  # CALIBRATION_METHODS=legacy: the recipes before issue 14
 L1_SLACK = 1.1  # a recipe with an L1 loss holds if within 10 % of the L1 loss's own minimiser
 
 
@@ -63,16 +69,30 @@ def holds(method, ratio, l1_ratio):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=suite.FULL_SIZE, help="image side (default 256)")
-    parser.add_argument("--n-iter", type=int, default=None, help="iterations (default: each page's)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--size", type=int, default=suite.FULL_SIZE, help="image side (default 256)"
+    )
+    parser.add_argument(
+        "--n-iter", type=int, default=None, help="iterations (default: each page's)"
+    )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--problems", nargs="+", type=int, default=None, help="indices into PROBLEMS")
+    parser.add_argument(
+        "--problems", nargs="+", type=int, default=None, help="indices into PROBLEMS"
+    )
     args = parser.parse_args(argv)
     problems = [suite.PROBLEMS[i] for i in args.problems] if args.problems else list(suite.PROBLEMS)
 
     start = time.perf_counter()
-    cells, floors = run(args.methods, problems, args.size, args.n_iter, log=lambda s: print(s, file=sys.stderr, flush=True))
+    cells, floors = run(
+        args.methods,
+        problems,
+        args.size,
+        args.n_iter,
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+    )
     total = time.perf_counter() - start
 
     table, failed = {}, []
@@ -82,7 +102,8 @@ def main(argv=None):
             ratio, _, l1_ratio = cells[problem][name]
             text = f"{ratio:.2f}"
             if l1_ratio is not None:
-                text += f" (L1 min {l1_ratio:.2f}{'*' if holds(METHODS[name], ratio, l1_ratio) else ''})"
+                star = "*" if holds(METHODS[name], ratio, l1_ratio) else ""
+                text += f" (L1 min {l1_ratio:.2f}{star})"
             row[name] = text + ("" if ratio <= METHODS[name].bound else " !")
     worst, bound, seconds = {"floor": ""}, {"floor": ""}, {"floor": ""}
     for name in args.methods:
@@ -93,11 +114,16 @@ def main(argv=None):
         if not all(holds(METHODS[name], *cells[p][name][::2]) for p in problems):
             failed.append(name)
     table.update({"worst": worst, "bound": bound, "run time": seconds})
-    print(f"relative kernel error / exact least-squares floor, {args.size}×{args.size} images, "
-          f"{'page budgets' if args.n_iter is None else f'{args.n_iter} iterations'}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"relative kernel error / exact least-squares floor, {args.size}×{args.size} images, "
+        f"{'page budgets' if args.n_iter is None else f'{args.n_iter} iterations'}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print_table(table)
-    print(f"total {total:.0f} s; " + (f"FAILED: {', '.join(failed)}" if failed else "every method holds"))
+    print(
+        f"total {total:.0f} s; "
+        + (f"FAILED: {', '.join(failed)}" if failed else "every method holds")
+    )
     return 1 if failed else 0
 
 

@@ -107,17 +107,17 @@ def floor(problem: Problem, size: int = FULL_SIZE) -> float:
     return ((k_star - truth).norm() / truth.norm()).item()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def floor_l1(problem: Problem, size: int = FULL_SIZE, n_iter: int = 2000) -> float:
-    """Relative kernel error of the minimiser of the L1 loss ``mean |Blur(k)(x) - y|`` over the simplex.
+    """Relative kernel error of the minimiser over the simplex of the L1 loss ``mean |A(k) - y|``.
 
-    Under Gaussian noise the L1 loss's own minimiser lies above the least-squares floor (about 1.1-1.3×
-    on most problems, more on some draws): a recipe with an L1 loss cannot do better than this.  There
-    is no closed form; this is a long run (``n_iter``, several times a page's budget) in float64, with
-    the blur by FFT (no deepinv): sign-normalised steps (Adam, its gradient centred over the support),
-    a cosine-decayed step and the projection.  Checked against an exact linear program (HiGHS) on the
-    coffee off-centre problem at 96² (both 1.026× the least-squares floor); runs of 300, 1,500 and
-    3,000 iterations agree on the L1 loss to 8 digits.
+    Under Gaussian noise the L1 loss's own minimiser lies above the least-squares floor (1.1-1.3×
+    on most problems, more on some draws): no recipe with an L1 loss can do better.  There is no
+    closed form; this is a long run (``n_iter``, several times a page's budget) in float64 with the
+    blur by FFT (no deepinv): Adam steps on the gradient centred over the support, a cosine
+    schedule, the projection.  Checked against an exact linear program (HiGHS) on the coffee
+    off-centre problem at 96² (both 1.026× the floor); at full size, runs of 300, 1,500 and 3,000
+    iterations agree on the L1 loss to 8 digits.
     """
     from calibration_helpers import project_simplex
 
@@ -127,7 +127,9 @@ def floor_l1(problem: Problem, size: int = FULL_SIZE, n_iter: int = 2000) -> flo
     X = torch.fft.rfft2(x)
 
     def residual(k):  # the valid convolution, as deepinv's Blur, minus y
-        return torch.fft.irfft2(X * torch.fft.rfft2(k, s=(H, W)), s=(H, W))[..., K - 1 :, K - 1 :] - y
+        return (
+            torch.fft.irfft2(X * torch.fft.rfft2(k, s=(H, W)), s=(H, W))[..., K - 1 :, K - 1 :] - y
+        )
 
     def gradient(k):  # of mean |residual| in k: the correlation of x with the residual's sign
         R = torch.fft.rfft2(F.pad(residual(k).sign(), (K - 1, 0, K - 1, 0)), s=(H, W))

@@ -14,11 +14,11 @@ import inspect
 
 import pytest
 import torch
+from recipes import active_methods, load_function
+from run_suite import L1_SLACK, relative_error
 
 import suite
 from conftest import ROOT
-from recipes import active_methods, load_function
-from run_suite import L1_SLACK, relative_error
 
 REDUCED_ITER = 200
 METHODS = active_methods()
@@ -36,8 +36,12 @@ def test_recipe_holds_on_the_reduced_suite(name, problem):
     assert torch.isclose(k_hat.sum(), torch.tensor(1.0), atol=1e-5) and (k_hat >= 0).all()
     ratio = relative_error(k_hat, k_true) / suite.floor(problem, suite.REDUCED_SIZE)
     if method.loss == "l1" and ratio > method.bound:  # is the L1 loss's own minimiser above it?
-        l1_floor = suite.floor_l1(problem, suite.REDUCED_SIZE) / suite.floor(problem, suite.REDUCED_SIZE)
-        assert ratio <= L1_SLACK * l1_floor, f"{ratio:.2f}× the floor; the L1 minimiser {l1_floor:.2f}×"
+        l1_floor = suite.floor_l1(problem, suite.REDUCED_SIZE) / suite.floor(
+            problem, suite.REDUCED_SIZE
+        )
+        assert ratio <= L1_SLACK * l1_floor, (
+            f"{ratio:.2f}× the floor; the L1 minimiser {l1_floor:.2f}×"
+        )
     else:
         assert ratio <= method.bound, f"{name}: {ratio:.2f}× the floor (bound {method.bound})"
 
@@ -49,7 +53,7 @@ def test_recipe_takes_the_data_not_the_truth(name):
     assert not any("true" in p for p in parameters)
 
 
-# -- tangent_gradient: what Adam and AdamW see -------------------------------------------------------
+# -- tangent_gradient: what Adam and AdamW see -----------------------------------------------------
 TANGENT_PAGES = [PAGES / "plot_adam_projection.py", PAGES / "plot_adamw_l1.py"]
 
 
@@ -89,8 +93,12 @@ def test_tangent_gradient_sums_to_zero_on_the_support_and_only_pushes_zeros_up(t
     t = tangent(g, k)
     support = k > 0
     assert 0 < support.sum() < support.numel()
-    torch.testing.assert_close((t * support).sum(dim=(1, 2, 3)), torch.zeros(3, dtype=torch.float64))
-    assert (t[~support] <= 0).all()  # entries held at zero: only a push upwards (a negative gradient)
+    torch.testing.assert_close(
+        (t * support).sum(dim=(1, 2, 3)), torch.zeros(3, dtype=torch.float64)
+    )
+    assert (
+        t[~support] <= 0
+    ).all()  # entries held at zero: only a push upwards (a negative gradient)
     centred = g - (g * support).sum((1, 2, 3), keepdim=True) / support.sum((1, 2, 3), keepdim=True)
     torch.testing.assert_close(t[support], centred[support])
 
@@ -105,7 +113,7 @@ def test_tangent_gradient_ignores_a_common_shift_and_treats_each_kernel_alone(ta
 
 
 def test_adam_with_a_one_signed_gradient_stands_still_and_the_tangent_gradient_moves():
-    """The old recipe's standstill in miniature: the projection undoes a step common to all entries."""
+    """The old recipe's standstill in miniature: the projection undoes a step common to all."""
     from calibration_helpers import project_simplex
 
     tangent = load_function(TANGENT_PAGES[0], "tangent_gradient")
@@ -123,21 +131,24 @@ def test_adam_with_a_one_signed_gradient_stands_still_and_the_tangent_gradient_m
         assert (change > 1e-3) == moves, f"tangent={use_tangent}: largest change {change:.1e}"
 
 
-# -- the projected-gradient recipe's curvature test --------------------------------------------------
+# -- the projected-gradient recipe's curvature test ------------------------------------------------
 def test_curvature_along_a_direction_is_the_quadratic_form():
     import deepinv as dinv
+
     from calibration_helpers import blur_quadratic
 
-    curvature = load_function(PAGES / "plot_projected_gradient.py", "curvature")
+    curvature = load_function(PAGES / "plot_projected_gradient.py", "curvature_along")
     x, y, _ = suite.make_problem(suite.PROBLEMS[3], 48)
     G, _ = blur_quadratic(x, y, suite.KERNEL_SIZE)
     d = torch.randn(1, 1, 25, 25, generator=torch.Generator().manual_seed(5))
     physics = dinv.physics.Blur(filter=d.clone(), padding="valid")
-    expected = (d.double().flatten() @ G[0] @ d.double().flatten()) / (y.numel() * d.double().pow(2).sum())
+    expected = (d.double().flatten() @ G[0] @ d.double().flatten()) / (
+        y.numel() * d.double().pow(2).sum()
+    )
     assert curvature(physics, x, d, y.numel()) == pytest.approx(expected.item(), rel=1e-4)
 
 
-# -- the pages build the suite's problems exactly ----------------------------------------------------
+# -- the pages build the suite's problems exactly --------------------------------------------------
 @pytest.mark.parametrize(
     "page, names, index",
     [
@@ -158,7 +169,10 @@ def test_the_page_compares_the_recipes_on_a_suite_problem(page, names, index, ex
     "page, rows",
     [
         ("plot_projected_gradient.py", ("safe step 1/L", "recipe")),
-        ("plot_adam_projection.py", ("coffee, old recipe", "coffee, new recipe", "default, new recipe")),
+        (
+            "plot_adam_projection.py",
+            ("coffee, old recipe", "coffee, new recipe", "default, new recipe"),
+        ),
         ("plot_adamw_l1.py", ("seed 7, old recipe", "seed 7, new recipe", "default, new recipe")),
     ],
 )

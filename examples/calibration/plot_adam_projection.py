@@ -46,11 +46,17 @@ import numpy as np
 import PIL.Image
 import skimage.data
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, project_simplex
-from calibration_helpers import solve_simplex_ls
 from matplotlib.colors import Normalize
 
 import deepinv as dinv
+
+from calibration_helpers import (
+    blur_quadratic,
+    load_photo,
+    print_table,
+    project_simplex,
+    solve_simplex_ls,
+)
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -106,31 +112,29 @@ k_square = torch.zeros_like(k_true)
 k_square[..., 5:-5, 5:-5] = 1.0 / 15**2  # the old recipe's initial kernel
 
 
-def gradient(x, y, k):
-    """f and its gradient at the kernel k, by autograd through the Blur operator."""
-    k = k.detach().requires_grad_(True)
-    physics = dinv.physics.Blur(filter=k, padding="valid", device=x.device)
-    loss = dinv.optim.L2()(x=x, y=y, physics=physics).sum() / y.numel()
-    return torch.autograd.grad(loss, k)[0]
-
-
 for name, (x_, y_) in {"default": (x, y), "coffee": (x_coffee, y_coffee)}.items():
-    g = gradient(x_, y_, k_square)[k_square > 0]
+    k = k_square.clone().requires_grad_(True)
+    physics = dinv.physics.Blur(filter=k, padding="valid", device=device)
+    loss = dinv.optim.L2()(x=x_, y=y_, physics=physics).sum() / y_.numel()
+    g = torch.autograd.grad(loss, k)[0][k_square > 0]
     share = (g.sign() == g.mean().sign()).float().mean().item()
-    print(f"{name}: {100 * share:.1f} % of the square's gradient entries share the sign of their "
-          f"mean; mean {g.mean().item():+.2e}, spread (std) {g.std().item():.2e}")
+    print(
+        f"{name}: {100 * share:.1f} % of the square's gradient entries share the sign of their "
+        f"mean; mean {g.mean().item():+.2e}, spread (std) {g.std().item():.2e}"
+    )
 
 # %%
 # Why the old recipe stands still
 # -------------------------------
 # On Adam's first step, :math:`\hat m_i / \sqrt{\hat v_i} = g_i / |g_i|`: every entry moves by
 # exactly the learning rate, up or down with the sign of its gradient.  On the coffee problem every
-# entry of the square has a gradient of the same sign (printed above), so the step adds the same
-# 0.1 to all of them.  The Euclidean projection onto the simplex ignores a shift common to every
-# entry — :math:`P_\simplex(v + c\mathbf{1}) = P_\simplex(v)` — and undoes the step exactly.
-# The kernel has not moved, so the gradient is the same at the next iteration, and so is the step:
-# the recipe stands still for good.  On the default problem a few entries have the other sign,
-# those entries move, and the kernel takes shape; that is why the recipe looked fine there.
+# entry of the square has a negative gradient (printed above), so the step adds the same 0.1 to
+# all of them (outside the square the kernel is zero, and stays zero).  The Euclidean projection
+# onto the simplex ignores a shift common to every entry —
+# :math:`P_\simplex(v + c\mathbf{1}) = P_\simplex(v)` — and undoes the step exactly.  The
+# kernel has not moved, so the gradient is the same at the next iteration, and so is the step: the
+# recipe stands still for good.  On the default problem some entries have the other sign, those
+# entries move, and the kernel takes shape; that is why the recipe looked fine there.
 #
 # The first fix is to hand Adam only the part of the gradient that the kernel can follow: remove
 # the gradient's mean over the entries above zero (a common shift, which the projection undoes), and
@@ -170,7 +174,9 @@ def tangent_gradient(grad, k):
 # other problems; ``callback`` lets the page record the kernel error along the way.
 
 
-def calibrate_adam(x, y, kernel_size, n_iter=N_ITER, lr=LR, tangent=True, k_start=None, callback=None):
+def calibrate_adam(
+    x, y, kernel_size, n_iter=N_ITER, lr=LR, tangent=True, k_start=None, callback=None
+):
     """Adam on the kernel of a Blur operator, projected onto the simplex after each step."""
     if k_start is None:  # the flat kernel
         k_start = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2)
@@ -205,30 +211,31 @@ def calibrate_adam(x, y, kernel_size, n_iter=N_ITER, lr=LR, tangent=True, k_star
 nrmse = dinv.metric.NRMSE()
 
 
-def run(label, x, y, k_ref, **settings):
-    """Run the recipe; return the kernel, its error after each iteration and the seconds taken."""
-    errors, start = [], time.perf_counter()
-    callback = lambda k, loss: errors.append(nrmse(k, k_ref).item())  # noqa: E731
-    k_hat = calibrate_adam(x, y, KERNEL_SIZE, callback=callback, **settings)
-    seconds = time.perf_counter() - start
-    print(f"{label}: {len(errors)} iterations, relative kernel error {errors[-1]:.4f}, {seconds:.1f} s")
-    return k_hat, errors, seconds
+def least_squares_floor(x, y, k_ref):
+    """Relative error of the exact least-squares kernel over the simplex (the floor)."""
+    k_star = solve_simplex_ls(*blur_quadratic(x, y, k_ref.shape[-1])).reshape(k_ref.shape)
+    return dinv.metric.NRMSE()(k_star.to(k_ref.dtype), k_ref).item()
 
 
-def floor(x, y, k_ref):
-    """Relative error of the exact least-squares kernel over the simplex."""
-    k_star = solve_simplex_ls(*blur_quadratic(x, y, KERNEL_SIZE)).reshape(k_ref.shape)
-    return nrmse(k_star.to(k_ref.dtype), k_ref).item()
+def run_adam(label, x, y, k_ref, **settings):
+    """Run the recipe: the kernel, its error after each iteration, and a row of results."""
+    floor_error, errors, start = least_squares_floor(x, y, k_ref), [], time.perf_counter()
+
+    def record(k, loss):
+        errors.append(nrmse(k, k_ref).item())
+
+    k_hat = calibrate_adam(x, y, KERNEL_SIZE, callback=record, **settings)
+    seconds, ratio = time.perf_counter() - start, errors[-1] / floor_error
+    print(
+        f"{label}: {len(errors)} iterations, kernel error {errors[-1]:.4f}, {ratio:.2f}× the floor"
+    )
+    row = {"iterations": len(errors), "kernel error": errors[-1], "floor": floor_error}
+    return k_hat, errors, row | {"ratio": ratio, "time": f"{seconds:6.2f} s"}
 
 
-floor_coffee = floor(x_coffee, y_coffee, k_coffee)
-k_old, errors_old, time_old = run(
-    "old recipe, coffee", x_coffee, y_coffee, k_coffee,
-    n_iter=N_ITER_OLD, lr=0.1, tangent=False, k_start=k_square,
-)
-k_new, errors_new, time_new = run("new recipe, coffee", x_coffee, y_coffee, k_coffee)
-print(f"floor {floor_coffee:.4f}: old recipe {errors_old[-1] / floor_coffee:.1f}×, "
-      f"new recipe {errors_new[-1] / floor_coffee:.2f}× the floor")
+old = {"n_iter": N_ITER_OLD, "lr": 0.1, "tangent": False, "k_start": k_square}
+k_old, errors_old, row_old = run_adam("old recipe, coffee", x_coffee, y_coffee, k_coffee, **old)
+k_new, errors_new, row_new = run_adam("new recipe, coffee", x_coffee, y_coffee, k_coffee)
 moved = (k_old - k_square).abs().max().item()
 print(f"largest change of any entry of the old recipe's kernel: {moved:.1e}")
 
@@ -240,9 +247,12 @@ print(f"largest change of any entry of the old recipe's kernel: {moved:.1e}")
 fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
 ax.semilogy(np.arange(1, len(errors_old) + 1), errors_old, label="old: lr 0.1, raw gradient")
 ax.semilogy(np.arange(1, len(errors_new) + 1), errors_new, label="new: lr 0.01, tangent gradient")
-ax.axhline(floor_coffee, color="gray", linestyle="--", label=f"exact floor {floor_coffee:.4f}")
-ax.set(xlabel="iteration", ylabel="relative kernel error",
-       title=f"Coffee problem: old {errors_old[-1]:.3f}, new {errors_new[-1]:.4f}")
+ax.axhline(row_new["floor"], color="gray", linestyle="--", label="exact floor")
+ax.set(
+    xlabel="iteration",
+    ylabel="relative kernel error",
+    title=f"Coffee problem: old {errors_old[-1]:.3f}, new {errors_new[-1]:.4f}",
+)
 ax.grid(True, which="both", alpha=0.3)
 ax.legend()
 plt.show()
@@ -252,9 +262,7 @@ plt.show()
 # -------------------
 # The same function on the page's own problem.
 
-floor_default = floor(x, y, k_true)
-k_hat, errors_hat, time_hat = run("new recipe, default problem", x, y, k_true)
-print(f"floor {floor_default:.4f}: {errors_hat[-1] / floor_default:.2f}× the floor")
+k_hat, errors_hat, row_hat = run_adam("new recipe, default problem", x, y, k_true)
 
 # %%
 # The kernels on one colour scale: the old recipe's kernel on the coffee problem is the square it
@@ -262,11 +270,9 @@ print(f"floor {floor_default:.4f}: {errors_hat[-1] / floor_default:.2f}× the fl
 
 kernels = [k_old, k_new, k_coffee, k_hat, k_true]
 scale = Normalize(0.0, max(k.max().item() for k in kernels))
-fig = dinv.utils.plot(
-    kernels,
-    titles=["coffee, old", "coffee, new", "coffee, true", "default, new", "default, true"],
-    cmap="viridis", rescale_mode=None, norm=scale, figsize=(13, 3), show=False, return_fig=True,
-)
+style = {"cmap": "viridis", "rescale_mode": None, "show": False, "return_fig": True}
+titles = ["coffee, old", "coffee, new", "coffee, true", "default, new", "default, true"]
+fig = dinv.utils.plot(kernels, titles=titles, norm=scale, figsize=(13, 3), **style)
 fig.colorbar(plt.cm.ScalarMappable(scale, "viridis"), ax=fig.axes, shrink=0.8, label="kernel value")
 plt.show()
 
@@ -276,18 +282,9 @@ plt.show()
 # sphinx_gallery_thumbnail_number = 1
 
 results = {
-    "coffee, old recipe": {
-        "iterations": len(errors_old), "kernel error": errors_old[-1],
-        "floor": floor_coffee, "ratio": errors_old[-1] / floor_coffee, "time": f"{time_old:6.2f} s",
-    },
-    "coffee, new recipe": {
-        "iterations": len(errors_new), "kernel error": errors_new[-1],
-        "floor": floor_coffee, "ratio": errors_new[-1] / floor_coffee, "time": f"{time_new:6.2f} s",
-    },
-    "default, new recipe": {
-        "iterations": len(errors_hat), "kernel error": errors_hat[-1],
-        "floor": floor_default, "ratio": errors_hat[-1] / floor_default, "time": f"{time_hat:6.2f} s",
-    },
+    "coffee, old recipe": row_old,
+    "coffee, new recipe": row_new,
+    "default, new recipe": row_hat,
 }
 print_table(results)
 

@@ -36,11 +36,17 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, project_simplex
-from calibration_helpers import solve_simplex_ls
 from matplotlib.colors import Normalize
 
 import deepinv as dinv
+
+from calibration_helpers import (
+    blur_quadratic,
+    load_photo,
+    print_table,
+    project_simplex,
+    solve_simplex_ls,
+)
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -95,10 +101,11 @@ def tangent_gradient(grad, k):
 
 
 def calibrate_adamw(
-    x, y, kernel_size, n_iter=N_ITER, loss_fn=torch.nn.L1Loss(), lr=LR, tangent=True, k_start=None,
-    callback=None,
+    x, y, kernel_size, n_iter=N_ITER, loss_fn=None, lr=LR, tangent=True, k_start=None, callback=None
 ):
     """AdamW on the filter of a Blur operator, as on a network weight, projected after each step."""
+    if loss_fn is None:  # the page's loss
+        loss_fn = torch.nn.L1Loss()
     if k_start is None:  # the flat kernel
         k_start = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2)
     weight = k_start.clone().to(x.device).requires_grad_(True)
@@ -141,8 +148,10 @@ physics = dinv.physics.Blur(filter=weight, padding="valid", device=device)
 torch.nn.L1Loss()(physics.A(x), y_other).backward()
 g = weight.grad[k_square > 0]
 share = (g.sign() == g.mean().sign()).float().mean().item()
-print(f"{100 * share:.1f} % of the square's gradient entries share the sign of their mean; "
-      f"mean {g.mean().item():+.2e}, spread (std) {g.std().item():.2e}")
+print(
+    f"{100 * share:.1f} % of the square's gradient entries share the sign of their mean; "
+    f"mean {g.mean().item():+.2e}, spread (std) {g.std().item():.2e}"
+)
 
 # %%
 # Most entries therefore take the same step, which the projection undoes; only the few entries of
@@ -154,29 +163,31 @@ print(f"{100 * share:.1f} % of the square's gradient entries share the sign of t
 nrmse = dinv.metric.NRMSE()
 
 
-def run(label, y, k_ref, **settings):
-    """Run the recipe on (x, y); return the kernel, its error per iteration and the seconds taken."""
-    errors, start = [], time.perf_counter()
-    callback = lambda k, loss: errors.append(nrmse(k, k_ref).item())  # noqa: E731
-    k_hat = calibrate_adamw(x, y, KERNEL_SIZE, callback=callback, **settings)
-    seconds = time.perf_counter() - start
-    print(f"{label}: {len(errors)} iterations, relative kernel error {errors[-1]:.4f}, {seconds:.1f} s")
-    return k_hat, errors, seconds
+def least_squares_floor(x, y, k_ref):
+    """Relative error of the exact least-squares kernel over the simplex (the floor)."""
+    k_star = solve_simplex_ls(*blur_quadratic(x, y, k_ref.shape[-1])).reshape(k_ref.shape)
+    return dinv.metric.NRMSE()(k_star.to(k_ref.dtype), k_ref).item()
 
 
-def floor(y, k_ref):
-    """Relative error of the exact least-squares kernel over the simplex."""
-    k_star = solve_simplex_ls(*blur_quadratic(x, y, KERNEL_SIZE)).reshape(k_ref.shape)
-    return nrmse(k_star.to(k_ref.dtype), k_ref).item()
+def run_adamw(label, y, k_ref, **settings):
+    """Run the recipe on (x, y): the kernel, its error after each iteration, a row of results."""
+    floor_error, errors, start = least_squares_floor(x, y, k_ref), [], time.perf_counter()
+
+    def record(k, loss):
+        errors.append(nrmse(k, k_ref).item())
+
+    k_hat = calibrate_adamw(x, y, KERNEL_SIZE, callback=record, **settings)
+    seconds, ratio = time.perf_counter() - start, errors[-1] / floor_error
+    print(
+        f"{label}: {len(errors)} iterations, kernel error {errors[-1]:.4f}, {ratio:.2f}× the floor"
+    )
+    row = {"iterations": len(errors), "kernel error": errors[-1], "floor": floor_error}
+    return k_hat, errors, row | {"ratio": ratio, "time": f"{seconds:6.2f} s"}
 
 
-floor_other = floor(y_other, k_other)
-k_old, errors_old, time_old = run(
-    "old recipe", y_other, k_other, n_iter=N_ITER_OLD, lr=0.1, tangent=False, k_start=k_square
-)
-k_new, errors_new, time_new = run("new recipe", y_other, k_other)
-print(f"floor {floor_other:.4f}: old recipe {errors_old[-1] / floor_other:.1f}×, "
-      f"new recipe {errors_new[-1] / floor_other:.2f}× the floor")
+old = {"n_iter": N_ITER_OLD, "lr": 0.1, "tangent": False, "k_start": k_square}
+k_old, errors_old, row_old = run_adamw("old recipe", y_other, k_other, **old)
+k_new, errors_new, row_new = run_adamw("new recipe", y_other, k_other)
 print(f"largest entry: old recipe {k_old.max().item():.4f}, new recipe {k_new.max().item():.4f}")
 
 # %%
@@ -186,9 +197,12 @@ print(f"largest entry: old recipe {k_old.max().item():.4f}, new recipe {k_new.ma
 fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
 ax.semilogy(np.arange(1, len(errors_old) + 1), errors_old, label="old: lr 0.1, no hook")
 ax.semilogy(np.arange(1, len(errors_new) + 1), errors_new, label="new: lr 0.01, tangent hook")
-ax.axhline(floor_other, color="gray", linestyle="--", label=f"least-squares floor {floor_other:.4f}")
-ax.set(xlabel="iteration", ylabel="relative kernel error",
-       title=f"Seed 7, σ 0.01: old {errors_old[-1]:.3f}, new {errors_new[-1]:.4f}")
+ax.axhline(row_new["floor"], color="gray", linestyle="--", label="least-squares floor")
+ax.set(
+    xlabel="iteration",
+    ylabel="relative kernel error",
+    title=f"Seed 7, σ 0.01: old {errors_old[-1]:.3f}, new {errors_new[-1]:.4f}",
+)
 ax.grid(True, which="both", alpha=0.3)
 ax.legend()
 plt.show()
@@ -205,21 +219,16 @@ plt.show()
 # converged L1 calibration ends above the least-squares floor, whatever the optimiser.  On the
 # default problem:
 
-floor_default = floor(y, k_true)
-k_hat, errors_hat, time_hat = run("new recipe, default problem", y, k_true)
-print(f"least-squares floor {floor_default:.4f}: the L1 kernel is at "
-      f"{errors_hat[-1] / floor_default:.2f}× the floor")
+k_hat, errors_hat, row_hat = run_adamw("new recipe, default problem", y, k_true)
 
 # %%
 # The kernels on one colour scale.
 
 kernels = [k_old, k_new, k_other, k_hat, k_true]
 scale = Normalize(0.0, max(k.max().item() for k in kernels))
-fig = dinv.utils.plot(
-    kernels,
-    titles=["seed 7, old", "seed 7, new", "seed 7, true", "default, new", "default, true"],
-    cmap="viridis", rescale_mode=None, norm=scale, figsize=(13, 3), show=False, return_fig=True,
-)
+style = {"cmap": "viridis", "rescale_mode": None, "show": False, "return_fig": True}
+titles = ["seed 7, old", "seed 7, new", "seed 7, true", "default, new", "default, true"]
+fig = dinv.utils.plot(kernels, titles=titles, norm=scale, figsize=(13, 3), **style)
 fig.colorbar(plt.cm.ScalarMappable(scale, "viridis"), ax=fig.axes, shrink=0.8, label="kernel value")
 plt.show()
 
@@ -229,18 +238,9 @@ plt.show()
 # sphinx_gallery_thumbnail_number = 1
 
 results = {
-    "seed 7, old recipe": {
-        "iterations": len(errors_old), "kernel error": errors_old[-1],
-        "floor": floor_other, "ratio": errors_old[-1] / floor_other, "time": f"{time_old:6.2f} s",
-    },
-    "seed 7, new recipe": {
-        "iterations": len(errors_new), "kernel error": errors_new[-1],
-        "floor": floor_other, "ratio": errors_new[-1] / floor_other, "time": f"{time_new:6.2f} s",
-    },
-    "default, new recipe": {
-        "iterations": len(errors_hat), "kernel error": errors_hat[-1],
-        "floor": floor_default, "ratio": errors_hat[-1] / floor_default, "time": f"{time_hat:6.2f} s",
-    },
+    "seed 7, old recipe": row_old,
+    "seed 7, new recipe": row_new,
+    "default, new recipe": row_hat,
 }
 print_table(results)
 

@@ -42,10 +42,11 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 from matplotlib.colors import Normalize
 
 import deepinv as dinv
+
+from calibration_helpers import blur_quadratic, load_photo, print_table, solve_simplex_ls
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
 IMG_SIZE = 64 if FAST else 256  # side of the square test image, in pixels
@@ -95,7 +96,7 @@ def project_simplex(v):
         raise TypeError(f"project_simplex expects a floating-point tensor, got dtype {v.dtype}")
     if v.dim() < 2 or v.shape[0] == 0 or v[0].numel() == 0:
         raise ValueError(
-            f"project_simplex expects a non-empty batch of shape (B, ...), got shape {tuple(v.shape)}"
+            f"project_simplex expects a non-empty batch (B, ...), got shape {tuple(v.shape)}"
         )
     if not torch.isfinite(v).all():
         raise ValueError("project_simplex got NaN or infinite values; check the step size")
@@ -118,7 +119,9 @@ def project_simplex(v):
 v = torch.randn(2, 1, KERNEL_SIZE, KERNEL_SIZE, generator=torch.Generator().manual_seed(1))
 p = project_simplex(v.transpose(-1, -2))
 print("sums per kernel:", [f"{s:.6f}" for s in p.flatten(1).sum(dim=1).tolist()])
-print(f"smallest entry: {p.min().item():.3g}, non-zero entries: {(p > 0).flatten(1).sum(1).tolist()}")
+print(
+    f"smallest entry: {p.min().item():.3g}, non-zero entries: {(p > 0).flatten(1).sum(1).tolist()}"
+)
 shift = (project_simplex(v + 10.0) - project_simplex(v)).abs().max().item()
 print(f"largest change when 10 is added to every entry: {shift:.1e} (float32 rounding)")
 
@@ -135,15 +138,15 @@ print(f"largest change when 10 is added to every entry: {shift:.1e} (float32 rou
 # the step: with :math:`\tau \le 1/L` every projected step decreases :math:`f` [#Beck2009]_.
 
 
-def loss_and_gradient(physics, x, y, k):
-    """f(k) and its gradient, by autograd through the Blur operator."""
+def gradient_of_f(physics, x, y, k):
+    """The gradient of f at k, by autograd through the Blur operator."""
     k = k.detach().requires_grad_(True)
     physics.update(filter=k)
     loss = dinv.optim.L2()(x=x, y=y, physics=physics).sum() / y.numel()
-    return loss.item(), torch.autograd.grad(loss, k)[0]
+    return torch.autograd.grad(loss, k)[0]
 
 
-def curvature(physics, x, d, n):
+def curvature_along(physics, x, d, n):
     """The curvature of f along d: ||A_x d||² / (n ||d||²)."""
     with torch.no_grad():
         physics.update(filter=d)
@@ -158,24 +161,22 @@ for _ in range(N_POWER):
     physics.update(filter=d_)
     energy = 0.5 * physics.A(x).pow(2).sum() / y.numel()  # its gradient is the Hessian times d
     d = torch.autograd.grad(energy, d_)[0]
-lipschitz = curvature(physics, x, (d - d.mean()) / (d - d.mean()).norm(), y.numel())
+lipschitz = curvature_along(physics, x, (d - d.mean()) / (d - d.mean()).norm(), y.numel())
 print(f"largest curvature on the sum-zero plane: L = {lipschitz:.3f}, so 1/L = {1 / lipschitz:.3f}")
 
 # %%
 # Accelerated projected gradient with a step that follows the curvature
 # ---------------------------------------------------------------------
 # FISTA [#Beck2009]_ adds momentum to the projected step; restarting the momentum whenever it
-# points uphill [#ODonoghue2015]_ keeps it fast near the solution.  With the step :math:`1/L` it is
-# safe, but :math:`L` is the curvature along the worst direction of the whole plane, and once the
-# projection has made the kernel sparse the steps only move a few dozen entries, along which the
-# curvature is much smaller.  So the recipe measures the curvature along the step it is about to
-# take: the step :math:`\tau` is accepted when :math:`\tau \cdot \|\forw{x, d}\|^2/(n\|d\|^2) \le 1`
-# for :math:`d = k_{t+1} - z_t` — the condition under which :math:`f` stays below the quadratic
-# bound that FISTA's backtracking checks [#Beck2009]_ — and halved otherwise.  Before each
-# iteration the step grows by ``GROW``, so it keeps up when the curvature falls.  The test needs one
-# more application of the operator, without autograd; it never subtracts two nearly equal losses,
-# so it works in float32 to the end.  The recipe starts from the flat kernel, which favours no
-# entry; the first step of 1 is a guess that the test halves until it fits.
+# points uphill [#ODonoghue2015]_ keeps it fast near the solution.  The step :math:`1/L` is safe,
+# but :math:`L` is the curvature along the worst direction of the whole plane; once the projection
+# has made the kernel sparse, the steps move a few dozen entries, along which the curvature is
+# much smaller.  So the recipe measures the curvature along the step :math:`d = k_{t+1} - z_t` it
+# is about to take, accepts the step :math:`\tau` if :math:`\tau\,\|\forw{x, d}\|^2/(n\|d\|^2)
+# \le 1` (then :math:`f` stays below the quadratic bound of FISTA's backtracking [#Beck2009]_) and
+# halves it otherwise; before each iteration the step grows by ``GROW``.  The test costs one more
+# application of the operator, without autograd, and subtracts no two nearly equal losses, so it
+# holds in float32 to the end.  The recipe starts from the flat kernel, which favours no entry.
 
 
 def calibrate_pgd(x, y, kernel_size, n_iter=N_ITER, step=1.0, grow=GROW, callback=None):
@@ -184,12 +185,12 @@ def calibrate_pgd(x, y, kernel_size, n_iter=N_ITER, step=1.0, grow=GROW, callbac
     physics = dinv.physics.Blur(filter=k.clone(), padding="valid", device=x.device)
     z, momentum = k.clone(), 1.0
     for _ in range(n_iter):
-        _, grad = loss_and_gradient(physics, x, y, z)
+        grad = gradient_of_f(physics, x, y, z)
         step = step * grow
         while True:
             k_next = project_simplex(z - step * grad)
             d = k_next - z
-            if d.abs().max() == 0 or step * curvature(physics, x, d, y.numel()) <= 1:
+            if d.abs().max() == 0 or step * curvature_along(physics, x, d, y.numel()) <= 1:
                 break
             step = step / 2
         if ((k_next - k) * (z - k_next)).sum() > 0:  # momentum points uphill: restart
@@ -205,12 +206,11 @@ def calibrate_pgd(x, y, kernel_size, n_iter=N_ITER, step=1.0, grow=GROW, callbac
 
 
 # %%
-# The same function runs twice: with the safe constant step (the start ``1/L`` and ``grow=1``,
-# where the test never needs to halve), and as the recipe.  The callback records, after each
-# iteration, the step, the kernel error (the truth only measures) and how far :math:`f` is above
-# its exact minimum over the simplex.  The exact minimum comes from the quadratic's matrix and
-# vector (``blur_quadratic`` and ``solve_simplex_ls``, see the page on the exact solver): it needs
-# only :math:`x` and :math:`y`, so a reader without the truth can check convergence the same way.
+# The same function runs with the safe constant step (start ``1/L``, ``grow=1``) and as the
+# recipe.  After each iteration we record the step, the kernel error (the truth only measures) and
+# how far :math:`f` is above its exact minimum over the simplex, which needs only :math:`x` and
+# :math:`y` (``blur_quadratic`` and ``solve_simplex_ls``, see the page on the exact solver): a
+# reader without the truth can check convergence that way.
 
 nrmse = dinv.metric.NRMSE()
 G, b = blur_quadratic(x, y, KERNEL_SIZE)
@@ -218,32 +218,31 @@ k_star = solve_simplex_ls(G, b)
 floor_error = nrmse(k_star.reshape(k_true.shape).to(k_true.dtype), k_true).item()
 
 
-def excess_loss(k):
+def f_above_minimum(k):
     """f(k) - f(k_star), from the quadratic in float64 (the constant ||y||² cancels)."""
-    k = k.reshape(1, -1).to(k_star.dtype)
-    value = lambda v: (0.5 * v @ G[0] @ v.T - b @ v.T).item() / y.numel()  # noqa: E731
-    return value(k) - value(k_star)
+    d, k = (k.reshape(1, -1) - k_star).to(k_star.dtype), k.reshape(1, -1).to(k_star.dtype)
+    return (d @ G[0] @ (k + k_star).T / 2 - b @ d.T).item() / y.numel()
 
 
-def run(label, **settings):
-    history = {"step": [], "error": [], "excess": []}
+def run_pgd(label, **settings):
+    """Run the recipe, recording the step, the kernel error and f - f* after each iteration."""
+    history, start = {"step": [], "error": [], "excess": []}, time.perf_counter()
 
     def record(k, step):
         history["step"].append(step)
         history["error"].append(nrmse(k, k_true).item())
-        history["excess"].append(excess_loss(k))
+        history["excess"].append(f_above_minimum(k))
 
-    start = time.perf_counter()
     k_hat = calibrate_pgd(x, y, KERNEL_SIZE, callback=record, **settings)
-    history["seconds"] = time.perf_counter() - start
-    print(f"{label}: {len(history['error'])} iterations, relative kernel error "
-          f"{history['error'][-1]:.4f} ({history['error'][-1] / floor_error:.2f}× the floor "
-          f"{floor_error:.4f}), {history['seconds']:.1f} s")
-    return k_hat, history
+    seconds, error = time.perf_counter() - start, history["error"][-1]
+    print(f"{label}: kernel error {error:.4f}, {error / floor_error:.2f}× the floor")
+    row = {"iterations": len(history["error"]), "kernel error": error, "floor": floor_error}
+    row |= {"ratio": error / floor_error, "f - f*": history["excess"][-1]}
+    return k_hat, history, row | {"time": f"{seconds:6.2f} s"}
 
 
-k_safe, safe = run("safe step 1/L", n_iter=N_SAFE, step=1 / lipschitz, grow=1.0)
-k_hat, recipe = run("step following the curvature", step=1.0, grow=GROW)
+k_safe, safe, row_safe = run_pgd("safe step 1/L", n_iter=N_SAFE, step=1 / lipschitz, grow=1.0)
+k_hat, recipe, row_recipe = run_pgd("step following the curvature", step=1.0, grow=GROW)
 steps = np.array(recipe["step"]) * lipschitz
 print(f"recipe's steps: median {np.median(steps):.1f}/L, largest {steps.max():.1f}/L")
 
@@ -257,8 +256,11 @@ fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
 for label, history in (("safe step 1/L", safe), ("step following the curvature", recipe)):
     ax.semilogy(np.arange(1, len(history["error"]) + 1), history["error"], label=label)
 ax.axhline(floor_error, color="gray", linestyle="--", label=f"exact floor {floor_error:.4f}")
-ax.set(xlabel="iteration", ylabel="relative kernel error",
-       title=f"safe {safe['error'][-1]:.3f}, recipe {recipe['error'][-1]:.4f}")
+ax.set(
+    xlabel="iteration",
+    ylabel="relative kernel error",
+    title=f"safe {safe['error'][-1]:.3f}, recipe {recipe['error'][-1]:.4f}",
+)
 ax.grid(True, which="both", alpha=0.3)
 ax.legend()
 plt.show()
@@ -289,11 +291,9 @@ plt.show()
 
 kernels = [k_safe, k_hat, k_star.reshape(k_true.shape).to(k_true.dtype), k_true]
 scale = Normalize(0.0, max(kernel.max().item() for kernel in kernels))
-fig = dinv.utils.plot(
-    kernels,
-    titles=["safe step 1/L", "recipe", "exact least squares", "true"],
-    cmap="viridis", rescale_mode=None, norm=scale, figsize=(10.5, 3), show=False, return_fig=True,
-)
+style = {"cmap": "viridis", "rescale_mode": None, "show": False, "return_fig": True}
+titles = ["safe step 1/L", "recipe", "exact least squares", "true"]
+fig = dinv.utils.plot(kernels, titles=titles, norm=scale, figsize=(10.5, 3), **style)
 fig.colorbar(plt.cm.ScalarMappable(scale, "viridis"), ax=fig.axes, shrink=0.8, label="kernel value")
 plt.show()
 
@@ -302,17 +302,7 @@ plt.show()
 # -------
 # sphinx_gallery_thumbnail_number = 1
 
-results = {
-    name: {
-        "iterations": len(history["error"]),
-        "kernel error": history["error"][-1],
-        "floor": floor_error,
-        "ratio": history["error"][-1] / floor_error,
-        "f - f*": history["excess"][-1],
-        "time": f"{history['seconds']:6.2f} s",
-    }
-    for name, history in (("safe step 1/L", safe), ("recipe", recipe))
-}
+results = {"safe step 1/L": row_safe, "recipe": row_recipe}
 print_table(results)
 
 # %%
