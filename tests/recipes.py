@@ -1,9 +1,10 @@
 """The calibration recipes of the pages, loaded from the pages' own source.
 
-A page defines its recipe as a function of the data, ``recipe(x, y, kernel_size, n_iter=..., ...)
--> k_hat``.  ``load_function`` runs only the page's imports, its upper-case knobs and its ``def``
-statements (found with :mod:`ast`), so the suite runs the very code the page shows, without running
-the page.  ``METHODS`` lists what the suite runs; adding a method is one entry.
+A page defines its recipe as a function of the data, ``recipe(x, y, kernel_size, n_iter, ...)
+-> k_hat``, and its budget as the knob ``N_ITER``.  ``load_function`` runs only the page's
+imports, its upper-case knobs and its ``def`` statements (found with :mod:`ast`), so the suite
+runs the very code the page shows without running the page.  ``METHODS`` lists what the suite
+runs; adding a method is one entry.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ def load_function(page: Path, name: str):
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """One recipe of one page, with the settings the suite gives it and the bound it must hold."""
+    """One recipe of one page, with the settings the suite gives it and the bound it must hold.
+
+    The recipe runs for the page's own budget, its knob ``N_ITER`` (at full size), unless the call
+    gives ``n_iter``.
+    """
 
     page: str  # relative to examples/
     function: str
@@ -70,6 +75,7 @@ class Method:
         return load_function(EXAMPLES / self.page, self.function)
 
     def __call__(self, x, y, kernel_size, **kwargs):
+        kwargs.setdefault("n_iter", page_namespace(EXAMPLES / self.page)["N_ITER"])
         return self.recipe()(x, y, kernel_size, **dict(self.settings), **kwargs)
 
 

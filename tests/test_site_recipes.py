@@ -57,3 +57,8 @@ def test_the_page_shows_the_old_recipe_failing_and_the_new_one_holding(stem):
 def test_the_safe_step_is_the_slow_one():
     table = printed_table("plot_projected_gradient")
     assert table["safe step 1/L"]["ratio"] > 2 * table["recipe"]["ratio"]
+
+
+def test_the_l1_kernel_wins_on_its_own_loss_and_loses_on_least_squares():
+    row = printed_table("plot_adamw_l1")["default, new recipe"]
+    assert row["ΔL1 loss"] < 0 < row["ΔLS loss"]

@@ -64,7 +64,6 @@ KERNEL_SIZE = 25  # side of the square blur kernel, in pixels
 SIGMA = 0.02  # standard deviation of the measurement noise
 N_ITER = 60 if FAST else 300  # Adam iterations, also the length of the cosine schedule
 N_ITER_OLD = 20 if FAST else 40  # iterations of the old recipe in the comparison
-LR = 0.01  # Adam's learning rate: its step per kernel entry, about 6 times the entries 1/625
 device = dinv.utils.get_device(verbose=False)
 
 x = load_photo(IMG_SIZE)
@@ -174,9 +173,7 @@ def tangent_gradient(grad, k):
 # other problems; ``callback`` lets the page record the kernel error along the way.
 
 
-def calibrate_adam(
-    x, y, kernel_size, n_iter=N_ITER, lr=LR, tangent=True, k_start=None, callback=None
-):
+def calibrate_adam(x, y, kernel_size, n_iter, lr=0.01, tangent=True, k_start=None, callback=None):
     """Adam on the kernel of a Blur operator, projected onto the simplex after each step."""
     if k_start is None:  # the flat kernel
         k_start = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2)
@@ -224,6 +221,7 @@ def run_adam(label, x, y, k_ref, **settings):
     def record(k, loss):
         errors.append(nrmse(k, k_ref).item())
 
+    settings.setdefault("n_iter", N_ITER)
     k_hat = calibrate_adam(x, y, KERNEL_SIZE, callback=record, **settings)
     seconds, ratio = time.perf_counter() - start, errors[-1] / floor_error
     print(

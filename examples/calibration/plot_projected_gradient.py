@@ -55,7 +55,6 @@ SIGMA = 0.02  # standard deviation of the measurement noise
 N_ITER = 60 if FAST else 250  # iterations of the recipe
 N_SAFE = 30 if FAST else 100  # iterations with the safe constant step, for comparison
 N_POWER = 10 if FAST else 20  # power iterations for the curvature bound
-GROW = 1.1  # factor by which the step may grow at each iteration
 device = dinv.utils.get_device(verbose=False)
 
 x = load_photo(IMG_SIZE)
@@ -174,12 +173,12 @@ print(f"largest curvature on the sum-zero plane: L = {lipschitz:.3f}, so 1/L = {
 # much smaller.  So the recipe measures the curvature along the step :math:`d = k_{t+1} - z_t` it
 # is about to take, accepts the step :math:`\tau` if :math:`\tau\,\|\forw{x, d}\|^2/(n\|d\|^2)
 # \le 1` (then :math:`f` stays below the quadratic bound of FISTA's backtracking [#Beck2009]_) and
-# halves it otherwise; before each iteration the step grows by ``GROW``.  The test costs one more
+# halves it otherwise; before each iteration the step grows by 10 %.  The test costs one more
 # application of the operator, without autograd, and subtracts no two nearly equal losses, so it
 # holds in float32 to the end.  The recipe starts from the flat kernel, which favours no entry.
 
 
-def calibrate_pgd(x, y, kernel_size, n_iter=N_ITER, step=1.0, grow=GROW, callback=None):
+def calibrate_pgd(x, y, kernel_size, n_iter, step=1.0, grow=1.1, callback=None):
     """FISTA with restart on the simplex, the step backtracking on the curvature along the step."""
     k = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2, device=x.device)
     physics = dinv.physics.Blur(filter=k.clone(), padding="valid", device=x.device)
@@ -242,15 +241,19 @@ def run_pgd(label, **settings):
 
 
 k_safe, safe, row_safe = run_pgd("safe step 1/L", n_iter=N_SAFE, step=1 / lipschitz, grow=1.0)
-k_hat, recipe, row_recipe = run_pgd("step following the curvature", step=1.0, grow=GROW)
+k_hat, recipe, row_recipe = run_pgd("step following the curvature", n_iter=N_ITER)
 steps = np.array(recipe["step"]) * lipschitz
 print(f"recipe's steps: median {np.median(steps):.1f}/L, largest {steps.max():.1f}/L")
+print(
+    f"kernel error after {N_SAFE} iterations: safe step {safe['error'][-1]:.4f}, "
+    f"recipe {recipe['error'][N_SAFE - 1]:.4f}"
+)
 
 # %%
 # Kernel error along the iterations
 # ---------------------------------
-# With the safe step the kernel error is still far above the floor after the whole run; with the
-# step that follows the curvature it reaches the floor.
+# After the same number of iterations the recipe's kernel error is already far below the safe
+# step's (printed above), and the recipe goes on to the floor.
 
 fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
 for label, history in (("safe step 1/L", safe), ("step following the curvature", recipe)):
