@@ -73,8 +73,9 @@ print(f"image {tuple(x.shape)}, measurement {tuple(y.shape)}, kernel {tuple(k_tr
 # tensor with ``requires_grad=True`` and give that tensor to the optimiser, as we would give it a
 # network's weights.  The loop is the usual one — forward, loss, backward, step — followed by the
 # projection of the filter's data onto the simplex [#Blondel2014]_.  AdamW [#Loshchilov2019]_ also
-# shrinks the weights by a small factor at each step (weight decay); the projection re-normalises
-# the filter right after, so the decay only nudges small entries towards zero.
+# multiplies the weights by :math:`1 - \eta\lambda` at each step (weight decay, :math:`\lambda =
+# 0.01` by default); the projection hands the removed mass back equally to the entries above zero,
+# so the decay is a slight pull towards a flat kernel, at most :math:`10^{-4}` of it per step.
 #
 # Like Adam, AdamW moves every entry by about its learning rate whatever the gradient's size, and
 # the projection undoes any shift common to all entries: the page on Adam shows a problem where
@@ -154,10 +155,10 @@ print(
 
 # %%
 # Most entries therefore take the same step, which the projection undoes; only the few entries of
-# the other sign move, down to zero, and the kernel stays a flat patch.  We run both recipes and
-# record the kernel error at every iteration (the truth only measures, the recipes never see it);
-# the floor is the error of the exact least-squares kernel of the same data (``solve_simplex_ls``,
-# see the page on the exact solver).
+# the other sign move, down to zero, and the kernel stays a flat patch.  We run both recipes (forty
+# iterations of the old one are enough to see it) and record the kernel error at every iteration
+# (the truth only measures, the recipes never see it); the floor is the error of the exact
+# least-squares kernel of the same data (``solve_simplex_ls``, see the page on the exact solver).
 
 nrmse = dinv.metric.NRMSE()
 
