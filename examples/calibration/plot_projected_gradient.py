@@ -208,8 +208,8 @@ def calibrate_pgd(x, y, kernel_size, n_iter, step=1.0, grow=1.1, callback=None):
 # The same function runs with the safe constant step (start ``1/L``, ``grow=1``) and as the
 # recipe.  After each iteration we record the step, the kernel error (the truth only measures) and
 # how far :math:`f` is above its exact minimum over the simplex, which needs only :math:`x` and
-# :math:`y` (``blur_quadratic`` and ``solve_simplex_ls``, see the page on the exact solver): a
-# reader without the truth can check convergence that way.
+# :math:`y` (``blur_quadratic`` and ``solve_simplex_ls``, see the pages on the loss as a quadratic
+# and on the exact solver): a reader without the truth can check convergence that way.
 
 nrmse = dinv.metric.NRMSE()
 G, b = blur_quadratic(x, y, KERNEL_SIZE)
