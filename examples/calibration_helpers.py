@@ -3,8 +3,9 @@
 The pages import them (``from calibration_helpers import solve_simplex_ls``); the downloadable
 ``.py`` and ``.ipynb`` files of every page carry a copy of the helpers they use, so each download
 runs on its own.  The page that teaches a helper defines it in full, with the same text as here
-(a test checks that they agree): the projection on the projected-gradient page, the quadratic and
-the exact solver on the exact-kernel page.
+(a test checks that they agree): the projection and the accelerated projected-gradient recipe on
+the projected-gradient page, the tangent gradient and the Adam recipe on the Adam page, the
+quadratic on the page about the loss as a quadratic, the exact solver on the exact-solver page.
 """
 
 import numpy as np
@@ -221,6 +222,84 @@ def solve_simplex_ls(G, b, tol=1e-12):
         if done.all():
             break
     return k
+
+
+def gradient_of_f(physics, x, y, k):
+    """The gradient of f at k, by autograd through the Blur operator."""
+    k = k.detach().requires_grad_(True)
+    physics.update(filter=k)
+    loss = dinv.optim.L2()(x=x, y=y, physics=physics).sum() / y.numel()
+    return torch.autograd.grad(loss, k)[0]
+
+
+def curvature_along(physics, x, d, n):
+    """The curvature of f along d: ||A_x d||² / (n ||d||²)."""
+    with torch.no_grad():
+        physics.update(filter=d)
+        return (physics.A(x).pow(2).sum() / (n * d.pow(2).sum())).item()
+
+
+def calibrate_pgd(x, y, kernel_size, n_iter, step=1.0, grow=1.1, callback=None):
+    """FISTA with restart on the simplex, the step backtracking on the curvature along the step."""
+    k = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2, device=x.device)
+    physics = dinv.physics.Blur(filter=k.clone(), padding="valid", device=x.device)
+    z, momentum = k.clone(), 1.0
+    for _ in range(n_iter):
+        grad = gradient_of_f(physics, x, y, z)
+        step = step * grow
+        while True:
+            k_next = project_simplex(z - step * grad)
+            d = k_next - z
+            if d.abs().max() == 0 or step * curvature_along(physics, x, d, y.numel()) <= 1:
+                break
+            step = step / 2
+        if ((k_next - k) * (z - k_next)).sum() > 0:  # momentum points uphill: restart
+            momentum, z = 1.0, k_next.clone()
+        else:
+            momentum_next = (1 + (1 + 4 * momentum**2) ** 0.5) / 2
+            z = k_next + (momentum - 1) / momentum_next * (k_next - k)
+            momentum = momentum_next
+        k = k_next
+        if callback is not None:
+            callback(k, step)
+    return k
+
+
+def tangent_gradient(grad, k):
+    """The part of ``grad`` that a kernel ``k`` on the simplex can follow, for each ``k[b]``.
+
+    The mean over the support (the entries above zero) is removed, since the projection undoes a
+    shift common to every entry; on the entries held at zero only a push upwards is kept.
+    """
+    support = k > 0
+    dims = tuple(range(1, k.dim()))
+    mean = (grad * support).sum(dims, keepdim=True) / support.sum(dims, keepdim=True)
+    centred = grad - mean
+    return torch.where(support | (centred < 0), centred, torch.zeros_like(centred))
+
+
+def calibrate_adam(x, y, kernel_size, n_iter, lr=0.01, tangent=True, k_start=None, callback=None):
+    """Adam on the kernel of a Blur operator, projected onto the simplex after each step."""
+    if k_start is None:  # the flat kernel
+        k_start = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2)
+    k = k_start.clone().to(x.device).requires_grad_(True)
+    physics = dinv.physics.Blur(filter=k, padding="valid", device=x.device)
+    optimizer = torch.optim.Adam([k], lr=lr, betas=(0.9, 0.9))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iter)
+    for _ in range(n_iter):
+        optimizer.zero_grad()
+        physics.update(filter=k)
+        loss = dinv.optim.L2()(x=x, y=y, physics=physics).sum() / y.numel()
+        loss.backward()
+        if tangent:
+            k.grad = tangent_gradient(k.grad, k.detach())
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            k.copy_(project_simplex(k))  # in place: autograd does not record the projection
+        if callback is not None:
+            callback(k.detach(), loss.item())
+    return k.detach()
 
 
 def relative_errors(k, k_ref):

@@ -17,6 +17,11 @@ from conftest import EXAMPLES, HELPERS, ROOT
 #: helper -> the page that teaches it (and alone defines it in full)
 TEACHING = {
     "project_simplex": "plot_projected_gradient",
+    "gradient_of_f": "plot_projected_gradient",
+    "curvature_along": "plot_projected_gradient",
+    "calibrate_pgd": "plot_projected_gradient",
+    "tangent_gradient": "plot_adam_projection",
+    "calibrate_adam": "plot_adam_projection",
     "lagged_window_sums": "plot_quadratic_loss",
     "linear_terms": "plot_quadratic_loss",
     "blur_quadratic": "plot_quadratic_loss",

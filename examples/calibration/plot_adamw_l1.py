@@ -46,6 +46,7 @@ from calibration_helpers import (
     print_table,
     project_simplex,
     solve_simplex_ls,
+    tangent_gradient,
 )
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
@@ -85,19 +86,6 @@ print(f"image {tuple(x.shape)}, measurement {tuple(y.shape)}, kernel {tuple(k_tr
 # its mean over the entries above zero and keeps, on the entries held at zero, only a push upwards.
 # The learning rate is sized by the kernel's entries (1/625 on average), the schedule decays it to
 # zero, and the filter starts flat.
-
-
-def tangent_gradient(grad, k):
-    """The part of ``grad`` that a kernel ``k`` on the simplex can follow, for each ``k[b]``.
-
-    The mean over the support (the entries above zero) is removed, since the projection undoes a
-    shift common to every entry; on the entries held at zero only a push upwards is kept.
-    """
-    support = k > 0
-    dims = tuple(range(1, k.dim()))
-    mean = (grad * support).sum(dims, keepdim=True) / support.sum(dims, keepdim=True)
-    centred = grad - mean
-    return torch.where(support | (centred < 0), centred, torch.zeros_like(centred))
 
 
 def calibrate_adamw(
