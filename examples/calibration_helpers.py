@@ -4,7 +4,7 @@ The pages import them (``from calibration_helpers import solve_simplex_ls``); th
 ``.py`` and ``.ipynb`` files of every page carry a copy of the helpers they use, so each download
 runs on its own.  The page that teaches a helper defines it in full, with the same text as here
 (a test checks that they agree): the projection and the accelerated projected-gradient recipe on
-the projected-gradient page, the tangent gradient and the Adam recipe on the Adam page, the
+the projected-gradient page, the tangent gradient and the Adam recipe on the Adam page, the AdamW recipe on the AdamW page, the
 quadratic on the page about the loss as a quadratic, the exact solver on the exact-solver page.
 """
 
@@ -300,6 +300,33 @@ def calibrate_adam(x, y, kernel_size, n_iter, lr=0.01, tangent=True, k_start=Non
         if callback is not None:
             callback(k.detach(), loss.item())
     return k.detach()
+
+
+def calibrate_adamw(
+    x, y, kernel_size, n_iter, loss_fn=None, lr=0.01, tangent=True, k_start=None, callback=None
+):
+    """AdamW on the filter of a Blur operator, as on a network weight, projected after each step."""
+    if loss_fn is None:  # the page's loss
+        loss_fn = torch.nn.L1Loss()
+    if k_start is None:  # the flat kernel
+        k_start = torch.full((1, 1, kernel_size, kernel_size), 1.0 / kernel_size**2)
+    weight = k_start.clone().to(x.device).requires_grad_(True)
+    physics = dinv.physics.Blur(filter=weight, padding="valid", device=x.device)
+    if tangent:  # the hook replaces the gradient before it reaches weight.grad
+        weight.register_hook(lambda grad: tangent_gradient(grad, weight.detach()))
+    optimizer = torch.optim.AdamW([weight], lr=lr, betas=(0.9, 0.9))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_iter)
+    for _ in range(n_iter):
+        optimizer.zero_grad()
+        loss = loss_fn(physics.A(x), y)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():
+            weight.copy_(project_simplex(weight))
+        if callback is not None:
+            callback(weight.detach(), loss.item())
+    return weight.detach().clone()
 
 
 def relative_errors(k, k_ref):

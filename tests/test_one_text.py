@@ -22,6 +22,7 @@ TEACHING = {
     "calibrate_pgd": "plot_projected_gradient",
     "tangent_gradient": "plot_adam_projection",
     "calibrate_adam": "plot_adam_projection",
+    "calibrate_adamw": "plot_adamw_l1",
     "lagged_window_sums": "plot_quadratic_loss",
     "linear_terms": "plot_quadratic_loss",
     "blur_quadratic": "plot_quadratic_loss",
