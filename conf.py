@@ -33,9 +33,11 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinx-mathjax-offline",  # serves MathJax 3 from _static instead of a CDN
     "offline_assets",  # docs/_ext: keeps the execution-times pages free of CDN scripts
-    "api_inventory",  # docs/_ext: intersphinx inventories of deepinv/torch, made from the installed packages
+    # docs/_ext: intersphinx inventories of deepinv/torch, made from the installed packages
+    "api_inventory",
     "sphinx_copybutton",  # a copy button on every code block (its JS/CSS ship in _static)
-    "notebooks",  # docs/_ext: notebooks that install what is missing, with readable links and macros
+    # docs/_ext: notebooks that install what is missing, with readable links and macros
+    "notebooks",
 ]
 
 templates_path = ["docs/_templates"]

@@ -4,12 +4,14 @@ The pages import them (``from calibration_helpers import solve_simplex_ls``); th
 ``.py`` and ``.ipynb`` files of every page carry a copy of the helpers they use, so each download
 runs on its own.  The page that teaches a helper defines it in full, with the same text as here
 (a test checks that they agree): the projection and the accelerated projected-gradient recipe on
-the projected-gradient page, the tangent gradient and the Adam recipe on the Adam page, the AdamW recipe on the AdamW page, the
-quadratic on the page about the loss as a quadratic, the exact solver on the exact-solver page.
+the projected-gradient page, the tangent gradient and the Adam recipe on the Adam page, the AdamW
+recipe on the AdamW page, the quadratic on the page about the loss as a quadratic, the exact solver
+on the exact-solver page.
 """
 
 import numpy as np
 import PIL.Image
+import skimage.data
 import torch
 from matplotlib.cbook import get_sample_data
 from torch.fft import irfft, irfft2, rfft, rfft2
@@ -28,6 +30,40 @@ def load_photo(size):
     image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
     return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
+
+
+def load_skimage_photo(name, size):
+    """A photograph of ``skimage.data``, centre-cropped and resized as Grace Hopper's portrait."""
+    image = PIL.Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
+    return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
+
+
+def suite_kernel(kind, seed, kernel_size=25):
+    """A kernel of the problem suite: an ordinary or a long (wider trajectory) motion, or a 15×15
+    motion in the lower-left corner ("off-centre")."""
+    if kind == "off-centre":
+        small = dinv.physics.generator.MotionBlurGenerator((15, 15), rng=torch.Generator("cpu"))
+        corner = (kernel_size - 15, 0, 0, kernel_size - 15)
+        return pad(small.step(1, seed=seed)["filter"], corner)
+    spread = 0.5 if kind == "long" else 0.25  # deepinv's default trajectory spread is 0.25
+    generator = dinv.physics.generator.MotionBlurGenerator(
+        (kernel_size, kernel_size), rng=torch.Generator("cpu"), sigma=spread
+    )
+    return generator.step(1, seed=seed)["filter"]
+
+
+def suite_problem(photo, kind, kernel_seed, sigma, noise_seed, size):
+    """``(x, y, k_true)`` of a problem of the suite, on the CPU: the photograph at size×size, a
+    25×25 kernel, valid blur, Gaussian noise of standard deviation sigma drawn with noise_seed."""
+    x = load_photo(size) if photo == "grace_hopper" else load_skimage_photo(photo, size)
+    k_true = suite_kernel(kind, kernel_seed)
+    noise = dinv.physics.GaussianNoise(sigma, rng=torch.Generator("cpu").manual_seed(noise_seed))
+    return x, dinv.physics.Blur(filter=k_true, padding="valid", noise_model=noise)(x), k_true
 
 
 def noise_draws(clean, sigma, seeds):

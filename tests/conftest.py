@@ -23,7 +23,7 @@ EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
 SITE = (ROOT / os.environ.get("CALIBRATION_SITE", "_build/html")).resolve()
 
 
-# -- Where the tests run: offline namespaces and a browser -------------------------------------------
+# -- Where the tests run: offline namespaces and a browser -----------------------------------------
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

@@ -69,7 +69,8 @@ def quadratic(x: torch.Tensor, y: torch.Tensor, kernel_size: int = KERNEL_SIZE):
 
 
 def project_simplex_1d(v: torch.Tensor) -> torch.Tensor:
-    """Projection of a vector onto the simplex by bisection on the threshold (independent of sorting).
+    """Projection of a vector onto the simplex by bisection on the threshold (independent of
+    sorting).
 
     Computed in float64 on ``v - max(v)``: the projection does not change when a constant is added,
     and entries more than 1 below the maximum end at 0, so the bisection works on [-1, 0] whatever
@@ -137,7 +138,8 @@ def solve_simplex_qp(g: torch.Tensor, b: torch.Tensor, tol: float = 1e-9, max_it
 
 
 def _polish(k, g, b):
-    """Solve the KKT system on the current support; keep the result only if it is better and feasible."""
+    """Solve the KKT system on the current support; keep the result only if it is better and
+    feasible."""
     support = torch.nonzero(k > 0).flatten()
     s = support.numel()
     kkt = torch.zeros(s + 1, s + 1, dtype=g.dtype)

@@ -3,9 +3,11 @@ every real black box reproduced by its fitted model (from a fast-mode run of eac
 
 from __future__ import annotations
 
-import deepinv as dinv
 import pytest
 import torch
+
+import deepinv as dinv
+
 from conftest import ROOT
 
 IDENTIFY = ROOT / "examples" / "blackbox" / "plot_identify_resizers.py"
@@ -46,7 +48,8 @@ def test_solver_keeps_negative_taps(page):
 
 def synthetic_outputs(page, x, h, f):
     """What a black box that applies the K×K filter h and keeps every f-th sample returns: only
-    the outputs whose window fits are meaningful (the others are left at 0, as the fit ignores them)."""
+    the outputs whose window fits are meaningful (the others are left at 0, as the fit ignores
+    them)."""
     K = 8 * f + 1
     windows = x.unfold(-2, K, f).unfold(-2, K, f)
     y = torch.zeros(x.shape[0], x.shape[1] // f, x.shape[2] // f, dtype=x.dtype)

@@ -71,33 +71,20 @@ def test_alignment_validates_its_inputs(page):
         page["shift_kernel"](k, 0.5, 0)
 
 
-def test_subpixel_snap_puts_the_peak_on_a_pixel(page):
-    k = torch.zeros(1, 1, 9, 9, dtype=torch.float64)
-    k[..., 4, 4], k[..., 4, 5] = 0.6, 0.4  # a peak between two pixels
-    di, dj = page["peak_offset"](k)
-    assert di == pytest.approx(0.0) and 0.0 < dj < 0.5
-    snapped = page["subpixel_shift"](k, -di, -dj)
-    assert snapped.sum().item() == pytest.approx(1.0)
-    columns = torch.arange(9, dtype=torch.float64)
-    centroid = lambda kernel: (kernel[0, 0].sum(0) * columns).sum().item()  # noqa: E731
-    assert centroid(snapped) == pytest.approx(centroid(k) - dj)  # bilinear shifts move the mass exactly
-    assert abs(page["peak_offset"](snapped)[1]) < abs(dj)
-
-
 def test_periodic_pad_is_continuous_across_the_wrap(page):
-    image = torch.rand(1, 1, 20, 30, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    padded = page["periodic_pad"](image, 6)
-    assert padded.shape == (1, 1, 32, 42)
-    torch.testing.assert_close(padded[..., 6:-6, 6:-6], image)
-    # cyclic steps from the last image column, through the band and the wrap, to the first one
-    cols = [(c % 42) for c in range(6 + 30 - 1, 42 + 6)]
-    steps = torch.stack([padded[..., (c + 1) % 42] - padded[..., c] for c in cols])
-    edge_gap = (image[..., :, 0] - image[..., :, -1]).abs().max()
-    assert steps.abs().max() <= edge_gap / 13 + 1e-12  # 2 * 6 + 1 equal steps
-    rows = [(r % 32) for r in range(6 + 20 - 1, 32 + 6)]
-    steps = torch.stack([padded[..., (r + 1) % 32, :] - padded[..., r, :] for r in rows])
-    edge_gap = (padded[..., 6, :] - padded[..., -7, :]).abs().max()
-    assert steps.abs().max() <= edge_gap / 13 + 1e-12
+    gen = torch.Generator().manual_seed(4)
+    image = torch.rand(1, 1, 20, 30, generator=gen, dtype=torch.float64)
+    padded = page["periodic_pad"](image, (6, 5))
+    assert padded.shape == (1, 1, 32, 40)
+    torch.testing.assert_close(padded[..., 6:-6, 5:-5], image)
+    # from the last image column (34), through the band and the wrap, to the first one (5):
+    # eleven equal steps, so each is a fraction of the gap between the two
+    columns = padded[..., [(34 + j) % 40 for j in range(12)]]
+    steps = (columns[..., 1:] - columns[..., :-1]).abs().max()
+    assert steps <= (image[..., 0] - image[..., -1]).abs().max() / 11 + 1e-12
+    rows = padded[..., [(25 + j) % 32 for j in range(14)], :]  # last image row 25, first 6
+    steps = (rows[..., 1:, :] - rows[..., :-1, :]).abs().max()
+    assert steps <= (padded[..., 6, :] - padded[..., 25, :]).abs().max() / 13 + 1e-12
 
 
 def test_image_step_without_prior_inverts_the_blur(page):
@@ -106,10 +93,12 @@ def test_image_step_without_prior_inverts_the_blur(page):
     latent = torch.rand(1, 1, 32, 32, generator=gen, dtype=torch.float64)
     k = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
     k[..., 2, 1:4] = torch.tensor([0.2, 0.6, 0.2], dtype=torch.float64)  # no zero in its spectrum
-    kernel_hat = page["transfer_function"](k, (32, 32))
-    blurred = torch.fft.ifft2(torch.fft.fft2(latent[0, 0]) * kernel_hat).real[None, None]
-    recovered = page["l0_image_step"](blurred, k, 1e-14, beta_max=1e-11)
-    torch.testing.assert_close(recovered, latent[0, 0], atol=1e-6, rtol=0)
+    blurred = torch.nn.functional.conv2d(  # the same blur, periodic (circular padding)
+        torch.nn.functional.pad(latent, (2, 2, 2, 2), mode="circular"), k.flip(-1).flip(-2)
+    )
+    lam = torch.tensor([1e-14], dtype=torch.float64)
+    recovered = page["l0_image_step"](blurred, k, lam, beta_max=1e-11)
+    torch.testing.assert_close(recovered, latent, atol=1e-6, rtol=0)
 
 
 def test_image_step_with_a_large_lambda_flattens_the_image(page):
@@ -117,15 +106,38 @@ def test_image_step_with_a_large_lambda_flattens_the_image(page):
     noisy = 0.5 + 0.01 * torch.randn(1, 1, 32, 32, generator=gen, dtype=torch.float64)
     delta = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
     delta[..., 1, 1] = 1.0
-    flat = page["l0_image_step"](noisy, delta, 1.0)
+    flat = page["l0_image_step"](noisy, delta, torch.tensor([1.0], dtype=torch.float64))
     assert flat.std() < 1e-3 < noisy.std()
 
 
 def test_kernel_step_recovers_a_kernel_from_an_exact_latent(page):
     gen = torch.Generator().manual_seed(6)
-    latent = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 64, 64, generator=gen, dtype=torch.float64), 2, 1)
+    latent = torch.rand(1, 1, 64, 64, generator=gen, dtype=torch.float64)
+    latent = torch.nn.functional.avg_pool2d(latent, 2, 1)
     k = torch.zeros(1, 1, 7, 7, dtype=torch.float64)
     k[..., 3, 1:6] = torch.tensor([0.1, 0.2, 0.4, 0.2, 0.1], dtype=torch.float64)
     measurement = torch.nn.functional.conv2d(latent, k.flip(-1).flip(-2))  # valid convolution
     k_hat = page["kernel_step"](latent, measurement, 7, ridge=0.0)
     assert ((k_hat - k).norm() / k.norm()).item() < 1e-3
+
+
+def test_the_page_builds_the_suite_as_the_tests_do(page):
+    """The page's problem suite is the one of tests/suite.py (the same data)."""
+    import suite
+    from calibration_helpers import suite_kernel, suite_problem
+
+    assert len(page["SUITE"]) == len(suite.PROBLEMS)
+    for row, problem in zip(page["SUITE"], suite.PROBLEMS):
+        fields = (problem.photo, problem.kind, problem.kernel_seed, problem.sigma)
+        assert row == (*fields, problem.noise_seed)
+        torch.testing.assert_close(suite_kernel(row[1], row[2]), suite.kernel(problem))
+    for index in (0, 6):
+        made = suite_problem(*page["SUITE"][index], 64)
+        for ours, theirs in zip(made, suite.make_problem(suite.PROBLEMS[index], 64)):
+            torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_the_page_leaves_its_results(page):
+    results = page["results"]
+    assert results["suite"]["successes"] == sum(e <= page["SUCCESS"] for e in page["own"].values())
+    assert len(page["own"]) == page["N_SUITE"]

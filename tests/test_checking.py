@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 
-import deepinv as dinv
 import numpy as np
 import pytest
 import torch
+
+import deepinv as dinv
+
 from calibration_helpers import blur_quadratic, solve_simplex_ls
 from conftest import ROOT
 

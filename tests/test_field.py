@@ -5,13 +5,15 @@ Everything is taken from the namespace that running the page (in fast mode) leav
 
 from __future__ import annotations
 
-import deepinv as dinv
 import pytest
 import torch
+from torch.fft import rfft2
+
+import deepinv as dinv
+
 from calibration_helpers import blur_quadratic, solve_simplex_ls
 from conftest import ROOT
 from reference import quadratic, solve_simplex_qp
-from torch.fft import rfft2
 
 PAGE = ROOT / "examples" / "field" / "plot_field_of_kernels.py"
 
@@ -21,7 +23,7 @@ def page(example_runs):
     return example_runs(PAGE).namespace
 
 
-# --- the spatially varying forward model -----------------------------------------------------------
+# --- the spatially varying forward model ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -81,7 +83,7 @@ def test_windows_pair_each_crop_of_y_with_the_crop_of_x_it_sees(page):
         namespace["y"], namespace["eps"] = saved
 
 
-# --- the batched per-window solve --------------------------------------------------------------------
+# --- the batched per-window solve -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,8 @@ def test_batched_solve_matches_single_window_solves(page, mixed_windows):
 
 
 def test_batched_solve_matches_the_reference_solver(page, mixed_windows):
-    """Each window against the tests' independent quadratic (shifted crops) and solver (FISTA + polish)."""
+    """Each window against the tests' independent quadratic (shifted crops) and solver
+    (FISTA + polish)."""
     picked, xs, ys = mixed_windows
     G, b = blur_quadratic(xs, ys, page["K"])
     batched = solve_simplex_ls(G, b)
@@ -132,7 +135,7 @@ def test_batched_solutions_satisfy_the_optimality_conditions(page, mixed_windows
     assert ((gradient - multiplier) >= -1e-9 * scale).all()
 
 
-# --- the global fit ------------------------------------------------------------------------------------
+# --- the global fit -------------------------------------------------------------------------------
 
 
 def test_fitted_multipliers_solve_their_normal_equations(page):

@@ -76,7 +76,8 @@ def test_execution_times_pages_exist_and_list_every_example():
 
 
 def remote_loads(html: str) -> list[str]:
-    """Every script, style sheet, font, image or frame that ``html`` would load from another host."""
+    """Every script, style sheet, font, image or frame that ``html`` would load from another
+    host."""
     doc = BeautifulSoup(html, "html.parser")
     remote = []
     for tag in doc.find_all(["script", "img", "iframe", "source", "video", "audio", "embed"]):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from conftest import printed_output
 
 NAME = r"^(?P<name>(?:Pillow|torch|deepinv) \S.*? x[234])\s{2,}"

@@ -128,13 +128,16 @@ def open_page(context, url: str) -> tuple[object, PageReport]:
     return page, report
 
 
-LOAD_ALL_IMAGES = """async () => {
+LOAD_ALL_IMAGES = (
+    """async () => {
   const imgs = Array.from(document.images);
   for (const img of imgs) { img.loading = "eager"; }
   await Promise.all(imgs.map(img => img.complete ? null :
-      new Promise(done => { img.addEventListener("load", done); img.addEventListener("error", done); })));
+      new Promise(done => { img.addEventListener("load", done); """
+    """img.addEventListener("error", done); })));
   return imgs.map(img => [img.getAttribute("src"), img.naturalWidth]);
 }"""
+)
 
 TYPESET = """async () => {
   if (!window.MathJax) { return null; }
@@ -149,7 +152,8 @@ TYPESET = """async () => {
 
 def download_links(page) -> list[str]:
     hrefs = page.eval_on_selector_all(
-        "a.download, .sphx-glr-download a, .sphx-glr-sidebar-item a, a[href$='.zip'], a[href$='.ipynb']",
+        "a.download, .sphx-glr-download a, .sphx-glr-sidebar-item a, "
+        "a[href$='.zip'], a[href$='.ipynb']",
         "els => els.map(a => a.href)",
     )
     return sorted(set(hrefs))
@@ -180,8 +184,9 @@ def test_page_in_browser(browser, server, relpath, scheme):
         code_blocks = page.locator("div.highlight pre").count()
         copy_buttons = page.locator("button.copybtn").count()
         figure_background = page.evaluate(
-            """() => { const img = document.querySelector('.sphx-glr-single-img, .sphx-glr-multi-img, .sphx-glr-thumbcontainer img');
-                       return img ? getComputedStyle(img).backgroundColor : null; }"""
+            "() => { const img = document.querySelector("
+            "'.sphx-glr-single-img, .sphx-glr-multi-img, .sphx-glr-thumbcontainer img');\n"
+            "                       return img ? getComputedStyle(img).backgroundColor : null; }"
         )
         shot = SCREENSHOTS / scheme / (relpath.replace("/", "__").removesuffix(".html") + ".png")
         shot.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import math
 import re
 
 import pytest
+
 from conftest import printed_output as printed
 
 FALSE_ALARM = 0.05  # the level of the residual page's decision

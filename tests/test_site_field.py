@@ -7,6 +7,7 @@ size), so they are the ones the reader sees.  A missing build or row is a failur
 from __future__ import annotations
 
 import pytest
+
 from conftest import printed_output
 
 STEM = "plot_field_of_kernels"

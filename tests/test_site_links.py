@@ -76,7 +76,9 @@ def code_leaves(pre):
 def dotted_names_in_code(page: BeautifulSoup):
     """Every dotted deepinv/torch name in the code, and whether its first character is linked."""
     found = []
-    for pre in page.select("div.highlight-Python pre, div.highlight-python pre, div.highlight-default pre"):
+    for pre in page.select(
+        "div.highlight-Python pre, div.highlight-python pre, div.highlight-default pre"
+    ):
         text, linked, skipped = "", [], []
         for piece, link, skip in code_leaves(pre):
             text += piece
@@ -91,7 +93,9 @@ def dotted_names_in_code(page: BeautifulSoup):
 def code_link_texts(page: BeautifulSoup) -> set[str]:
     return {
         a.get_text()
-        for a in page.select("div.highlight-Python a, div.highlight-python a, div.highlight-default a")
+        for a in page.select(
+            "div.highlight-Python a, div.highlight-python a, div.highlight-default a"
+        )
         if is_api_link(a)
     }
 
@@ -159,10 +163,13 @@ def test_link_urls_follow_the_official_patterns():
     for path in EXAMPLES:
         for a in soup(example_html(path.stem)).find_all("a", href=True):
             url = urlparse(a["href"])
-            if url.netloc == "deepinv.org" and not re.fullmatch(r"/api/stubs/deepinv(\.\w+)+\.html", url.path):
+            if url.netloc == "deepinv.org" and not re.fullmatch(
+                r"/api/stubs/deepinv(\.\w+)+\.html", url.path
+            ):
                 bad.append(a["href"])
             if url.netloc == "docs.pytorch.org" and not re.fullmatch(
-                r"/docs/stable/(generated/torch(\.\w+)+|tensors|size|tensor_attributes)\.html", url.path
+                r"/docs/stable/(generated/torch(\.\w+)+|tensors|size|tensor_attributes)\.html",
+                url.path,
             ):
                 bad.append(a["href"])
     assert not bad, sorted(set(bad))
@@ -178,4 +185,7 @@ def test_link_checker_sees_an_unlinked_name():
     assert found == [("dinv.physics.Blur", True), ("torch.zeros", False)]
     assert importable("torch.optim.Adam") and importable("deepinv.physics.Blur")
     assert not importable("deepinv.physics.NoSuchThing")
-    assert target_name("https://docs.pytorch.org/docs/stable/tensors.html#torch.Tensor") == "torch.Tensor"
+    assert (
+        target_name("https://docs.pytorch.org/docs/stable/tensors.html#torch.Tensor")
+        == "torch.Tensor"
+    )

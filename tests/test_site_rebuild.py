@@ -18,7 +18,9 @@ def test_no_change_rebuild_executes_no_example():
     assert SITE == (ROOT / "_build" / "html").resolve(), "this check rebuilds _build/html only"
     assert (SITE / "index.html").is_file(), "build the site first: make html"
     start = time.perf_counter()
-    result = subprocess.run(["make", "-C", str(ROOT), "html"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["make", "-C", str(ROOT), "html"], capture_output=True, text=True, timeout=600
+    )
     seconds = time.perf_counter() - start
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]

@@ -50,7 +50,7 @@ TORCH_INSTANCE_TYPES = ("torch.dtype", "torch.layout", "torch.memory_format")
 INVENTORY_DIR = "api-inventories"
 
 
-# -- The walk (runs in a subprocess) ----------------------------------------------------------------
+# -- The walk (runs in a subprocess) ---------------------------------------------------------------
 def _public(path: str) -> bool:
     return not any(part.startswith("_") for part in path.split("."))
 
@@ -88,7 +88,11 @@ def documented_name(obj, found_as: str) -> str:
     """
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
-    if not (isinstance(module, str) and isinstance(qualname, str)) or "." in qualname or "<" in qualname:
+    if (
+        not (isinstance(module, str) and isinstance(qualname, str))
+        or "." in qualname
+        or "<" in qualname
+    ):
         return found_as
     if _root(module) not in PACKAGES or _root(module) != _root(found_as):
         return found_as
@@ -179,7 +183,13 @@ def public_modules() -> list[tuple[str, types.ModuleType]]:
 
 
 #: public torch namespaces that ``import torch`` may leave unimported
-TORCH_EXTRA = ("torch.distributions", "torch.utils.data", "torch.func", "torch.special", "torch.fft")
+TORCH_EXTRA = (
+    "torch.distributions",
+    "torch.utils.data",
+    "torch.func",
+    "torch.special",
+    "torch.fft",
+)
 
 
 def import_everything() -> None:
@@ -245,11 +255,17 @@ def walk() -> dict[str, list[tuple[str, str, str]]]:
                 continue
             if isinstance(raw, (staticmethod, classmethod)) or inspect.isroutine(raw):
                 role = "method"
-            elif isinstance(raw, property) or inspect.isgetsetdescriptor(raw) or inspect.ismemberdescriptor(raw):
+            elif (
+                isinstance(raw, property)
+                or inspect.isgetsetdescriptor(raw)
+                or inspect.ismemberdescriptor(raw)
+            ):
                 role = "attribute"
             else:
                 continue
-            entries[_root(owner)].setdefault(f"{owner}.{attr}", (role, member_url(owner, url, attr)))
+            entries[_root(owner)].setdefault(
+                f"{owner}.{attr}", (role, member_url(owner, url, attr))
+            )
     return {
         package: [(name, role, url) for name, (role, url) in sorted(found.items())]
         for package, found in entries.items()
@@ -266,7 +282,9 @@ def write_inventories(outdir: Path) -> None:
         inv.version = importlib.metadata.version(package)
         for name, role, url in items:
             inv.objects.append(
-                soi.DataObjStr(name=name, domain="py", role=role, priority="1", uri=url, dispname="-")
+                soi.DataObjStr(
+                    name=name, domain="py", role=role, priority="1", uri=url, dispname="-"
+                )
             )
         partial = outdir / f"{package}.inv.{os.getpid()}"
         soi.writebytes(str(partial), soi.compress(inv.data_file(contract=True)))
@@ -274,7 +292,7 @@ def write_inventories(outdir: Path) -> None:
         print(f"{package}: {len(items)} entries")
 
 
-# -- The Sphinx extension ---------------------------------------------------------------------------
+# -- The Sphinx extension --------------------------------------------------------------------------
 def cache_key() -> str:
     """Changes when deepinv, torch or this file change: then the inventories are rewritten."""
     versions = {p: importlib.metadata.version(p) for p in PACKAGES}
@@ -293,7 +311,9 @@ def ensure_inventories(folder: Path) -> None:
     if complete and stamp.is_file() and stamp.read_text() == key:
         return
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    subprocess.run([sys.executable, __file__, str(folder)], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, __file__, str(folder)], check=True, env=env, stdout=subprocess.DEVNULL
+    )
     stamp.write_text(key)
 
 

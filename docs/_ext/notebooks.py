@@ -42,7 +42,7 @@ FOOTNOTE_REF = re.compile(r"\[#([\w-]+)\]_")
 FOOTNOTE_DEF = re.compile(r"^\.\. \[#([\w-]+)\][ \t]*(.*(?:\n[ \t]+\S.*)*)", re.MULTILINE)
 
 
-# -- Markdown ---------------------------------------------------------------------------------------
+# -- Markdown --------------------------------------------------------------------------------------
 def role_to_markdown(match: re.Match, urls: dict[str, str]) -> str:
     role, tilde, text, target = match.groups()
     target = (target or text).strip()
@@ -95,7 +95,7 @@ def macro_cell(macros: dict) -> dict:
     }
 
 
-# -- The install cell -------------------------------------------------------------------------------
+# -- The install cell ------------------------------------------------------------------------------
 def requirement_pins(requirements: Path) -> dict[str, str]:
     """``name -> requirement`` for every line of requirements.txt (``deepinv==0.5.0``)."""
     pins = {}
@@ -145,10 +145,12 @@ def install_cell(modules: list[str], pins: dict[str, str]) -> dict:
         "import sys\n"
         "\n"
         f"_requirements = {{\n{listing}}}\n"
-        "_missing = [req for module, req in _requirements.items() if importlib.util.find_spec(module) is None]\n"
+        "_missing = [req for module, req in _requirements.items() "
+        "if importlib.util.find_spec(module) is None]\n"
         "if _missing:\n"
         '    print("installing", *_missing)\n'
-        '    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *_missing])\n'
+        '    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", '
+        "*_missing])\n"
         "\n"
         "%matplotlib inline"
     )
@@ -161,19 +163,25 @@ def install_cell(modules: list[str], pins: dict[str, str]) -> dict:
     }
 
 
-# -- Files ------------------------------------------------------------------------------------------
+# -- Files -----------------------------------------------------------------------------------------
 def _text(cell: dict) -> str:
     source = cell["source"]
     return "".join(source) if isinstance(source, list) else source
 
 
-def rewrite_notebook(notebook: dict, urls: dict[str, str], macros: dict, pins: dict[str, str]) -> dict:
+def rewrite_notebook(
+    notebook: dict, urls: dict[str, str], macros: dict, pins: dict[str, str]
+) -> dict:
     cells = notebook["cells"]
     # a notebook rewritten by an earlier build: drop the cells added then, and redo (idempotent)
     while cells and set(cells[0].get("metadata", {}).get("tags", [])) & set(ADDED_TAGS):
         cells = cells[1:]
     # sphinx-gallery's first_notebook_cell (``%matplotlib inline``) is replaced by the install cell
-    if cells and cells[0]["cell_type"] == "code" and _text(cells[0]).strip() == "%matplotlib inline":
+    if (
+        cells
+        and cells[0]["cell_type"] == "code"
+        and _text(cells[0]).strip() == "%matplotlib inline"
+    ):
         cells = cells[1:]
     code = "\n".join(_text(c) for c in cells if c["cell_type"] == "code")
     numbers = footnote_numbers(cells)

@@ -63,6 +63,10 @@ device = dinv.utils.get_device(verbose=False)
 threads_before = torch.get_num_threads()
 torch.set_num_threads(1)
 
+# %%
+# The cubic-convolution weights, the 5×5 shift filter built from them, and the shift of an image
+# as two 1-D convolutions with reflected borders.
+
 
 def cubic_weights(t):
     """Weights h[m], m = -2..2, of the cubic-convolution filter that shifts by t (|t| <= 1)."""

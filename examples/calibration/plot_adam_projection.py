@@ -43,8 +43,6 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
-import skimage.data
 import torch
 from matplotlib.colors import Normalize
 
@@ -53,6 +51,7 @@ import deepinv as dinv
 from calibration_helpers import (
     blur_quadratic,
     load_photo,
+    load_skimage_photo,
     print_table,
     project_simplex,
     solve_simplex_ls,
@@ -84,17 +83,6 @@ print(f"image {tuple(x.shape)}, measurement {tuple(y.shape)}, kernel {tuple(k_tr
 # The test-suite of this site (``make suite``) runs every recipe on thirteen problems it was not
 # tuned on.  On one of them — scikit-image's coffee photograph, motion-kernel seed 7, noise seed 6,
 # the same noise level — that recipe failed; we build that problem exactly as the suite does.
-
-
-def load_skimage_photo(name, size):
-    """A photograph of ``skimage.data``, centre-cropped and resized as Grace Hopper's portrait."""
-    image = PIL.Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
-    return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
 
 
 x_coffee = load_skimage_photo("coffee", IMG_SIZE)
