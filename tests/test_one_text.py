@@ -122,3 +122,9 @@ def sync_teaching_pages() -> list[str]:
 
 if __name__ == "__main__":  # make sync-helpers
     print("\n".join(sync_teaching_pages()) or "teaching pages already match calibration_helpers.py")
+
+
+def test_every_shared_helper_is_on_the_helpers_page():
+    page = (ROOT / "docs" / "helpers.rst").read_text(encoding="utf-8")
+    missing = [name for name in definitions(HELPERS) if f"calibration_helpers.{name}\n" not in page]
+    assert not missing, f"docs/helpers.rst does not document {missing}"

@@ -69,7 +69,7 @@ torch.set_num_threads(1)
 
 
 def cubic_weights(t):
-    """Weights h[m], m = -2..2, of the cubic-convolution filter that shifts by t (|t| <= 1)."""
+    """Weights h[m], m = -2..2, of the cubic-convolution filter that shifts by t (``|t| <= 1``)."""
     t = torch.as_tensor(t, dtype=torch.float64)
     if t.numel() != 1 or not torch.isfinite(t) or t.abs() > 1:
         raise ValueError(f"the shift must be a finite number in [-1, 1], got {t}")

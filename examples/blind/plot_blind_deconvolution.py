@@ -277,7 +277,7 @@ plt.show()
 # ------------------
 # One success proves little: the method's levels, thresholds and :math:`\lambda` were chosen by
 # hand.  The site's :term:`problem suite` has thirteen problems — five photographs (Grace Hopper's
-# portrait and four of :mod:`skimage.data`), ordinary, long and off-centre motion kernels, several
+# portrait and four of ``skimage.data``), ordinary, long and off-centre motion kernels, several
 # noise draws; ``suite_problem`` builds one exactly as the test-suite does.  We run the blind
 # estimate on every problem, then on the six ordinary kernels again at four noise levels.
 

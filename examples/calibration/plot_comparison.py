@@ -79,8 +79,8 @@ def synchronize():
 # The floor, by the exact route
 # -----------------------------
 # Build the quadratic :math:`\frac12 k^\top G k - b^\top k` of the loss and solve it over the
-# simplex, as on the exact-solver page.  Its time — building *and* solving — is the exact route's
-# time to the floor.
+# simplex with an active-set method [#Lawson1974]_, as on the exact-solver page.  Its time —
+# building *and* solving — is the exact route's time to the floor.
 
 synchronize()
 start = time.perf_counter()
