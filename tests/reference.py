@@ -8,6 +8,8 @@ crops of ``x`` that each kernel entry multiplies.  So ``1/2 ||A_x k - y||^2`` is
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import PIL.Image
 import torch
@@ -168,3 +170,9 @@ def floor_error(x, y, k_true, kernel_size: int = KERNEL_SIZE) -> float:
     k_star, _ = solve_simplex_qp(g, b)
     truth = k_true.double().reshape(-1)
     return ((k_star - truth).norm() / truth.norm()).item()
+
+
+@functools.cache
+def default_floor() -> float:
+    """``floor_error`` of the pages' default problem at full size, computed once per session."""
+    return floor_error(*default_problem())

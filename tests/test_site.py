@@ -12,7 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from conftest import EXAMPLES, GALLERY, ROOT, SITE, example_html, output_blocks, printed_table, soup
-from reference import default_problem, floor_error
+from reference import default_floor
 
 # page -> (row of its results table on the default problem, allowed ratio to the exact floor)
 CALIBRATION_PAGES = {
@@ -149,8 +149,7 @@ def test_output_blocks_are_clean(path):
 
 @pytest.fixture(scope="module")
 def floor():
-    x, y, k_true = default_problem()
-    return floor_error(x, y, k_true)
+    return default_floor()
 
 
 @pytest.mark.parametrize("stem", sorted(CALIBRATION_PAGES))

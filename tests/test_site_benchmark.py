@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import printed_table
-from reference import default_problem, floor_error
+from reference import default_floor
 
 BOUNDS = {"gallery PGD": 1.2, "gallery Adam": 1.2, "gallery AdamW + L1": 1.4}
 
@@ -19,7 +19,7 @@ def table():
 
 
 def test_printed_floor_is_the_yardsticks(table):
-    floor = floor_error(*default_problem())
+    floor = default_floor()
     assert table["exact route"]["error"] == pytest.approx(floor, abs=5e-5)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+import reference
 import suite
 from conftest import printed_table
-from reference import default_problem, floor_error
 
 # page -> (row of its recipe on the default problem, allowed ratio to the exact floor)
 DEFAULT_ROWS = {
@@ -30,7 +30,7 @@ OLD_FAILS = 5.0
 
 @pytest.fixture(scope="module")
 def default_floor():
-    return floor_error(*default_problem())
+    return reference.default_floor()
 
 
 @pytest.mark.parametrize("stem", sorted(DEFAULT_ROWS))

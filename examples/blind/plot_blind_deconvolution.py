@@ -267,7 +267,7 @@ print(f"blind: aligned error {error:.3f} (shift {shift}) in {seconds:.1f} s; flo
 k_shown = [k_true, shift_kernel(k_blind, *shift), k_floor]
 scale = Normalize(0.0, max(k.max().item() for k in k_shown))
 style = {"cmap": "viridis", "rescale_mode": None, "show": False, "return_fig": True}
-titles = ["true", f"blind, aligned ({error:.2f})", f"with the sharp image ({floor:.3f})"]
+titles = ["true", f"blind ({error:.2f})", f"sharp image ({floor:.3f})"]
 fig = dinv.utils.plot(k_shown, titles=titles, norm=scale, figsize=(10, 3.6), **style)
 fig.colorbar(plt.cm.ScalarMappable(scale, "viridis"), ax=fig.axes, shrink=0.8, label="kernel value")
 plt.show()
@@ -355,7 +355,7 @@ ax.bar(positions - 0.2, list(own.values()), 0.4, label="blind, coarse to fine")
 ax.bar(positions + 0.2, list(from_truth.values()), 0.4, label="finest level from the true kernel")
 ax.axhline(SUCCESS, color="black", linestyle="--", linewidth=1, label=f"success: {SUCCESS}")
 ax.set_xticks(positions, [f"{p[0]}\n{p[1]}, σ {p[3]}" for p in own], rotation=60, fontsize=8)
-ax.set(ylabel="aligned kernel error", title="The problem suite")
+ax.set(ylabel="aligned kernel error", yscale="log", title="The problem suite")
 ax.legend()
 plt.show()
 

@@ -305,8 +305,8 @@ print(
 # * When the operator or the loss does not give a quadratic (a parametric PSF, a learned model, a
 #   robust loss), use autograd with a recipe that holds: the gallery's projected gradient and Adam
 #   reach the floor within their budgets.
-# * A loss curve is no proof of convergence: the example's projected gradient has flattened its
-#   loss long before its kernel is right — only the distance to the floor tells.
+# * A flat loss curve is no proof of convergence: only the distance to the floor tells, and
+#   without the truth, the distance of :math:`f` to its exact minimum (the projected-gradient page).
 # * The L1 loss has its own minimiser, which under Gaussian noise lies further from the truth than
 #   the least-squares floor (see the AdamW page).
 
