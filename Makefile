@@ -43,8 +43,11 @@ bench: $(STAMP)  ## the benchmark page at full size outside Sphinx, then how the
 	cd examples/calibration && PYTHONPATH=.. MPLBACKEND=agg TQDM_DISABLE=1 ../../$(BIN)/python plot_comparison.py
 	$(BIN)/python tests/bench_scaling.py
 
-suite: $(STAMP)  ## every recipe on every problem of the suite, at full size: one table
-	PYTHONPATH=examples MPLBACKEND=agg TQDM_DISABLE=1 $(BIN)/python tests/run_suite.py
+suite: $(STAMP)  ## every recipe on every problem of the suite, at full size: two tables (free-form, parametric)
+	status=0; \
+	PYTHONPATH=examples MPLBACKEND=agg TQDM_DISABLE=1 $(BIN)/python tests/run_suite.py || status=1; \
+	PYTHONPATH=examples MPLBACKEND=agg TQDM_DISABLE=1 $(BIN)/python tests/run_parametric_suite.py || status=1; \
+	exit $$status
 
 lint: $(STAMP)  ## ruff: lint and formatting of examples/, tests/, docs/ and conf.py
 	$(BIN)/ruff check examples tests docs conf.py

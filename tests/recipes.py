@@ -36,7 +36,14 @@ def definitions(source: str, filename: str) -> dict:
     namespace = {"__name__": f"recipe_{Path(filename).stem}", "__file__": filename}
     old = os.environ.pop("CALIBRATION_GALLERY_FAST", None)  # the knobs at their full-size values
     try:
-        exec(compile(ast.Module(body=kept, type_ignores=[]), filename, "exec"), namespace)
+        for (
+            node
+        ) in kept:  # a knob computed from the page's data (NOLL = generator.index) is left out
+            try:
+                exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), namespace)
+            except NameError:
+                if not _is_knob(node):
+                    raise
     finally:
         if old is not None:
             os.environ["CALIBRATION_GALLERY_FAST"] = old
