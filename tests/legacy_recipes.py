@@ -19,6 +19,7 @@ import os
 import subprocess
 
 import torch
+
 from recipes import ROOT, Method, definitions
 
 LEGACY_REF = "b6fae2c"  # main before the recipes of issue 14

@@ -27,12 +27,11 @@ sys.path[:0] = [
     str(Path(__file__).resolve().parents[1] / "examples"),
 ]
 
-from recipes import EXAMPLES, page_namespace
-
 import deepinv as dinv
 
 import suite
 from calibration_helpers import blur_quadratic, print_table, solve_simplex_ls
+from recipes import EXAMPLES, page_namespace
 
 GAUSSIAN = EXAMPLES / "beyond" / "plot_gaussian_psf.py"
 ZERNIKE = EXAMPLES / "beyond" / "plot_zernike_psf.py"

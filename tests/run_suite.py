@@ -25,10 +25,9 @@ sys.path[:0] = [
     str(Path(__file__).resolve().parents[1] / "examples"),
 ]
 
-from recipes import active_methods
-
 import suite
 from calibration_helpers import print_table
+from recipes import active_methods
 
 METHODS = active_methods()  # CALIBRATION_METHODS=legacy: the recipes before issue 14
 L1_SLACK = 1.1  # a recipe with an L1 loss holds if within 10 % of the L1 loss's own minimiser

@@ -13,11 +13,11 @@ import inspect
 
 import pytest
 import torch
-from recipes import active_methods, load_function
 from run_suite import L1_SLACK, relative_error
 
 import suite
 from conftest import ROOT
+from recipes import active_methods, load_function
 
 REDUCED_ITER = 200
 METHODS = active_methods()
