@@ -57,10 +57,10 @@ sync-helpers: $(STAMP)  ## copy calibration_helpers.py's text into the pages tha
 	$(BIN)/python tests/test_one_text.py
 
 test-fast: $(STAMP)  ## unit tests and fast-mode runs of every example (no site build)
-	$(BIN)/python -m pytest tests --ignore-glob='tests/test_site*.py'
+	$(BIN)/python -m pytest tests --ignore-glob='tests/test_site*.py' --durations=10
 
 test-site: $(STAMP)  ## checks of the built site in _build/html (build it first)
-	$(BIN)/python -m pytest tests/test_site*.py
+	$(BIN)/python -m pytest tests/test_site*.py --durations=10
 
 test: $(STAMP)  ## everything CI runs: lint, test-fast, a clean offline build, the site checks
 	$(MAKE) lint

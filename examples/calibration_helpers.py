@@ -242,7 +242,9 @@ def solve_simplex_ls(G, b, tol=1e-12):
         z = torch.where(support & ~done[:, None], minimise_on_support(G, b, support), k)
         # Step towards z, stopping where the first entry of the support reaches zero.
         negative = support & (z <= 0)
-        ratio = torch.where(negative, k / (k - z).clamp_min(torch.finfo(b.dtype).tiny), torch.inf)
+        ratio = torch.where(
+            negative, k / (k - z).clamp_min(torch.finfo(b.dtype).tiny), float("inf")
+        )
         step = ratio.amin(1, keepdim=True).clamp(max=1.0)
         k = torch.where(support, k + step * (z - k), 0.0)
         blocked = negative.any(1)
@@ -251,7 +253,7 @@ def solve_simplex_ls(G, b, tol=1e-12):
         # Where z was feasible: is some entry off the support worth adding?
         gradient = (k @ G[0] if len(G) == 1 else torch.einsum("bij,bj->bi", G, k)) - b
         multiplier = (gradient * support).sum(1) / support.sum(1)
-        worst, entry = torch.where(support, torch.inf, gradient - multiplier[:, None]).min(1)
+        worst, entry = torch.where(support, float("inf"), gradient - multiplier[:, None]).min(1)
         add = ~blocked & ~done & (worst < -tol * scale)
         support[rows[add], entry[add]] = True
         done |= ~blocked & ~add

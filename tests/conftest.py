@@ -147,7 +147,11 @@ def printed_table(stem: str, index: int = -1) -> dict[str, dict[str, object]]:
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
 FAST_RUNS = ROOT / "_build" / "fast-runs"  # what each page printed in its fast-mode smoke run
 # wall times, and ratios of wall times, differ between runs (and so does their padding in tables)
-TIMING = re.compile(r" *\d+(\.\d+)? (m?s|it)\b| *\d+× faster")
+# what depends on the machine's speed: times, and the benchmark's speed-ups and throughput
+TIMING = re.compile(
+    r"(?m) *\d+(\.\d+)? (m?s|it)\b| *\d+× (faster|the exact route)| *(≥ )?\d+×$"
+    r"| *\d+(\.\d+)? kernels per second"
+)
 HELPERS = ROOT / "examples" / "calibration_helpers.py"
 
 

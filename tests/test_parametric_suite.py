@@ -1,6 +1,6 @@
 """The parametric PSF pages' fits on problems of the suite they were not tuned on (reduced size).
 
-``make suite`` runs every problem at full size; here two photographs other than the pages' own,
+``make suite`` runs every problem at full size; here one photograph other than the pages' own,
 at 96×96, against the pages' criteria (widths 5 %, angle 3°; coefficients 10 %, 1.2× the floor).
 """
 
@@ -17,7 +17,7 @@ def zernike_state():
     return zernike_namespace()
 
 
-@pytest.mark.parametrize("index", [6, 9], ids=lambda i: suite.PROBLEMS[i].photo)
+@pytest.mark.parametrize("index", [6], ids=lambda i: suite.PROBLEMS[i].photo)
 def test_the_parametric_fits_hold_on_other_photographs(index, zernike_state):
     problem = suite.PROBLEMS[index]
     gaussian = gaussian_row(problem, suite.REDUCED_SIZE)

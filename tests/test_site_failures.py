@@ -9,6 +9,7 @@ injected ones.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,6 +42,9 @@ def reduced_tree(dest: Path) -> Path:
         shutil.copy2(ROOT / name, dest / name)  # copy2 keeps the mtime: make does not reinstall
     generated = shutil.ignore_patterns("auto_examples", "sg_execution_times.rst", "__pycache__")
     shutil.copytree(ROOT / "docs", dest / "docs", ignore=generated)
+    helpers = dest / "docs" / "helpers.rst"  # it names the teaching pages, absent here
+    text = re.sub(r":ref:`(sphx_glr_[^`]+)`", r"``\1``", helpers.read_text(encoding="utf-8"))
+    helpers.write_text(text, encoding="utf-8")
     for readme in (ROOT / "examples").rglob("README.rst"):
         target = dest / readme.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,16 @@ def is_api_link(a) -> bool:
     return a.name == "a" and urlparse(a.get("href", "")).netloc in API_HOSTS
 
 
+def is_helper_link(a) -> bool:
+    """A link to the documentation of a shared helper (docs/helpers.rst) on this site."""
+    href = urlparse(a.get("href", ""))
+    return (
+        not href.netloc
+        and href.path.endswith("helpers.html")
+        and href.fragment.startswith("calibration_helpers.")
+    )
+
+
 def target_name(url: str) -> str:
     """The dotted name a documentation URL is about (its anchor, else its page name)."""
     parsed = urlparse(url)
@@ -118,7 +128,8 @@ def role_links(page: BeautifulSoup):
     roles = []
     for code in page.select("code.xref.py"):
         parent = code.find_parent("a")
-        roles.append((code.get_text(), parent is not None and is_api_link(parent)))
+        linked = parent is not None and (is_api_link(parent) or is_helper_link(parent))
+        roles.append((code.get_text(), linked))
     return roles
 
 

@@ -220,7 +220,7 @@ floor_error = nrmse(k_star.reshape(k_true.shape).to(k_true.dtype), k_true).item(
 def f_above_minimum(k):
     """f(k) - f(k_star), from the quadratic in float64 (the constant ||y||² cancels)."""
     d, k = (k.reshape(1, -1) - k_star).to(k_star.dtype), k.reshape(1, -1).to(k_star.dtype)
-    return (d @ G[0] @ (k + k_star).T / 2 - b @ d.T).item() / y.numel()
+    return (d @ G[0] @ (k + k_star).mT / 2 - b @ d.mT).item() / y.numel()
 
 
 def run_pgd(label, **settings):
