@@ -372,6 +372,12 @@ def relative_errors(k, k_ref):
     return dinv.metric.NRMSE()(k, k_ref.reshape(1, -1).to(k).expand_as(k)).cpu().numpy()
 
 
+def least_squares_floor(x, y, k_ref):
+    """Relative error of the exact least-squares kernel over the simplex (the floor)."""
+    k_star = solve_simplex_ls(*blur_quadratic(x, y, k_ref.shape[-1])).reshape(k_ref.shape)
+    return dinv.metric.NRMSE()(k_star.to(k_ref.dtype), k_ref).item()
+
+
 def central_indices(size, kernel_size):
     """Indices, in a flattened kernel_size² kernel, of its centred size×size block."""
     rows = torch.arange(size) + (kernel_size - size) // 2

@@ -49,12 +49,11 @@ from matplotlib.colors import Normalize
 import deepinv as dinv
 
 from calibration_helpers import (
-    blur_quadratic,
+    least_squares_floor,
     load_photo,
     load_skimage_photo,
     print_table,
     project_simplex,
-    solve_simplex_ls,
 )
 
 FAST = os.environ.get("CALIBRATION_GALLERY_FAST") == "1"  # smoke-test mode
@@ -196,12 +195,6 @@ def calibrate_adam(x, y, kernel_size, n_iter, lr=0.01, tangent=True, k_start=Non
 # gives the floor.
 
 nrmse = dinv.metric.NRMSE()
-
-
-def least_squares_floor(x, y, k_ref):
-    """Relative error of the exact least-squares kernel over the simplex (the floor)."""
-    k_star = solve_simplex_ls(*blur_quadratic(x, y, k_ref.shape[-1])).reshape(k_ref.shape)
-    return dinv.metric.NRMSE()(k_star.to(k_ref.dtype), k_ref).item()
 
 
 def run_adam(label, x, y, k_ref, **settings):

@@ -42,6 +42,7 @@ import deepinv as dinv
 
 from calibration_helpers import (
     blur_quadratic,
+    least_squares_floor,
     load_photo,
     print_table,
     project_simplex,
@@ -149,12 +150,6 @@ print(
 # least-squares kernel of the same data (``solve_simplex_ls``, see the page on the exact solver).
 
 nrmse = dinv.metric.NRMSE()
-
-
-def least_squares_floor(x, y, k_ref):
-    """Relative error of the exact least-squares kernel over the simplex (the floor)."""
-    k_star = solve_simplex_ls(*blur_quadratic(x, y, k_ref.shape[-1])).reshape(k_ref.shape)
-    return dinv.metric.NRMSE()(k_star.to(k_ref.dtype), k_ref).item()
 
 
 def run_adamw(label, y, k_ref, **settings):
