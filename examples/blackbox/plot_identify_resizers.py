@@ -396,5 +396,4 @@ torch.set_num_threads(threads)  # as we found it
 #    *IEEE Trans. ASSP* 29(6), 1981.
 # .. [#Kingma2015] D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", *ICLR* 2015.
 # .. [#Pillow] Pillow, ``src/libImaging/Resample.c``, https://github.com/python-pillow/Pillow.
-# .. [#PyTorch] PyTorch, ``aten/src/ATen/native/cpu/UpSampleKernel.cpp``,
-#    https://github.com/pytorch/pytorch.
+# .. [#PyTorch] ``aten/src/ATen/native/cpu/UpSampleKernel.cpp``, https://github.com/pytorch/pytorch.

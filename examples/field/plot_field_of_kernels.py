@@ -388,7 +388,6 @@ results["sigma_hat / sigma"] = {column[name]: value for name, value in sigma_rat
 results["PSNR (dB)"] = {column[name]: value for name, value in psnrs.items()}
 results["time"] = {"windows": f"{time_windows:6.2f} s", "calibrated": f"{time_global:6.2f} s"}
 print_table(results)
-
 # sphinx_gallery_thumbnail_number = 3
 
 # %%
