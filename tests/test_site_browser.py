@@ -13,8 +13,9 @@ pages and every example page, in light and in dark mode.  On each page:
 * code blocks carry a copy button; the light/dark switch is there and dark mode really applies,
   with the figures kept on a white background.
 
-Screenshots go to _build/screenshots/<light|dark>/<page>.png.  A missing browser or build is a
-failure, never a skip (.ci/run installs Chromium on a fresh machine; elsewhere set ``CHROMIUM``).
+Screenshots go to _build/screenshots/<light|dark>/<page>.png (the whole page in light mode, the
+first screen in dark mode).  A missing browser or build is a failure, never a skip (.ci/run
+installs Chromium on a fresh machine; elsewhere set ``CHROMIUM``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class PageReport:
     def __init__(self):
         self.console_errors: list[str] = []
         self.external: list[str] = []
+        self.pending: set = set()  # requests sent and not yet answered
 
 
 def open_page(context, url: str) -> tuple[object, PageReport]:
@@ -123,8 +125,16 @@ def open_page(context, url: str) -> tuple[object, PageReport]:
     page.route("**/*", route)
     page.on("console", lambda msg: msg.type == "error" and report.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: report.console_errors.append(f"uncaught: {exc}"))
+    page.on("request", lambda request: report.pending.add(request))
+    page.on("requestfinished", lambda request: report.pending.discard(request))
+    page.on("requestfailed", lambda request: report.pending.discard(request))
     page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
+    # Playwright's "networkidle" waits for 500 ms of quiet on every page; waiting until nothing is
+    # in flight is as strict (a late request is still routed, and recorded until the page closes).
+    for _ in range(100):
+        if not report.pending:
+            break
+        page.wait_for_timeout(50)
     return page, report
 
 
@@ -190,7 +200,7 @@ def test_page_in_browser(browser, server, relpath, scheme):
         )
         shot = SCREENSHOTS / scheme / (relpath.replace("/", "__").removesuffix(".html") + ".png")
         shot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shot), full_page=True)
+        page.screenshot(path=str(shot), full_page=scheme == "light")
     finally:
         page.close()
     SUMMARY[f"{scheme}:{relpath}"] = dict(
