@@ -32,7 +32,8 @@ def test_recipe_holds_on_the_reduced_suite(name, problem):
     torch.manual_seed(0)
     k_hat = method(x, y, suite.KERNEL_SIZE, n_iter=REDUCED_ITER)
     assert k_hat.shape == k_true.shape
-    assert torch.isclose(k_hat.sum(), torch.tensor(1.0), atol=1e-5) and (k_hat >= 0).all()
+    # on the simplex to float32 rounding: a sum of 625 entries is good to about 625 × 2^-24 × 2
+    assert torch.isclose(k_hat.sum(), torch.tensor(1.0), atol=1e-4) and (k_hat >= 0).all()
     ratio = relative_error(k_hat, k_true) / suite.floor(problem, suite.REDUCED_SIZE)
     if method.loss == "l1" and ratio > method.bound:  # is the L1 loss's own minimiser above it?
         l1_floor = suite.floor_l1(problem, suite.REDUCED_SIZE) / suite.floor(
