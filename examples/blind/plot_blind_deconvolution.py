@@ -278,8 +278,8 @@ plt.show()
 # One success proves little: the method's levels, thresholds and :math:`\lambda` were chosen by
 # hand.  The site's :term:`problem suite` has thirteen problems — five photographs (Grace Hopper's
 # portrait and four of ``skimage.data``), ordinary, long and off-centre motion kernels, several
-# noise draws; ``suite_problem`` builds one exactly as the test-suite does.  The first is the
-# default problem, solved above; we run the others, then the six ordinary kernels at four levels.
+# noise draws; ``suite_problem`` builds one exactly as the test-suite does.  We run them all (the
+# first, the default problem, was solved above), then the six ordinary kernels at four noise levels.
 
 SUITE = (  # (photograph, kernel kind, kernel seed, sigma, noise seed): the site's problem suite
     ("grace_hopper", "ordinary", 123, 0.02, 0),
