@@ -6,17 +6,18 @@ place with nbclient (fast mode, its folder as working directory) and answers one
 on stdout: ``NOTEBOOK-RESULT {"seconds": ..., "error": ...}``.  tests/test_site_notebooks.py starts
 it once, inside the network namespace, and sends it every downloaded notebook.
 
-Each notebook gets a new ipykernel *process* with an empty namespace, as ``jupyter`` would start
-it.  What is saved is the start-up: before anything runs, this process imports what every
-notebook imports (numpy, torch, deepinv, matplotlib) and ipykernel, then forks a "zygote" that
-waits on a Unix socket.  The kernel command nbclient launches is a small client (``attach``, the
-standard library only) that asks the zygote to fork; the fork takes the client's working folder,
-environment and standard streams, empties ``sys.argv`` and ``sys.path[0]`` as the usual launcher
+Each notebook gets a new ipykernel *process* with an empty namespace, as ``jupyter`` would start it.
+What is saved is the start-up: before anything runs, this process imports what every notebook
+imports (numpy, torch, deepinv, matplotlib) and ipykernel, then forks a "zygote" that waits on a
+Unix socket.  The kernel command nbclient launches is a small client (``attach``, the standard
+library only) that asks the zygote to fork; the fork takes the client's working folder, environment
+and standard streams, sets ``sys.argv`` and ``sys.path[0]`` as ``python -m ipykernel_launcher``
 would, and starts IPKernelApp on the client's connection file.  The client stays the process
 nbclient manages: it forwards signals to the kernel and exits when the kernel does (and the kernel
 exits when the client is killed).  A notebook that misses an import or reaches for a project module
-therefore fails exactly as in a new ``python -m ipykernel_launcher``; only the interpreter's
-module cache is shared, and only with modules the notebooks import themselves.
+therefore fails exactly as in a new ``python -m ipykernel_launcher``; only the interpreter's module
+cache is shared, and only with modules the notebooks import themselves.  Off Linux, or with
+``NOTEBOOK_KERNELS=spawn``, every kernel is started from scratch by nbclient instead.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ RESULT = "NOTEBOOK-RESULT "
 FAST_ENV = "CALIBRATION_GALLERY_FAST"
 TIMEOUT = 300  # seconds per cell; fast mode needs far less
 PRELOAD = ("numpy", "torch", "deepinv", "matplotlib", "ipykernel.kernelapp")
+# Forking is tried on Linux only (macOS frameworks are not fork-safe); NOTEBOOK_KERNELS=spawn
+# starts every kernel from scratch, as jupyter does.
+FORK = os.environ.get("NOTEBOOK_KERNELS", "fork" if sys.platform == "linux" else "spawn") == "fork"
 
 
 # -- The client: what nbclient launches as the kernel (standard library only) ---------------------
@@ -115,20 +119,17 @@ def _zygote(listener: socket.socket, stop: int) -> None:
 
 
 # -- The server: nbclient, one notebook per line of stdin -----------------------------------------
-def serve() -> None:
+def _start_zygote() -> tuple[str, int]:
+    """Import what the notebooks import, fork the zygote; its socket and the fd that stops it."""
     import importlib
-    import re
     import tempfile
-    import time
-    import traceback
 
     # A new kernel sets this before the notebook imports matplotlib; the zygote imports it early.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     for name in PRELOAD:
         importlib.import_module(name)
-    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None
-    folder = tempfile.mkdtemp(prefix="kernels-")
-    socket_path = os.path.join(folder, "zygote.sock")
+    threads = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else "?"
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="kernels-"), "zygote.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen()
@@ -141,16 +142,29 @@ def serve() -> None:
     os.close(stop_read)
     listener.close()
     print(f"kernel zygote ready ({threads} threads after the imports)", file=sys.stderr)
+    return socket_path, stop_write
 
+
+def serve() -> None:
+    import re
+    import time
+    import traceback
+
+    options = {}  # nbclient's default: `python -m ipykernel_launcher` for every notebook
+    if FORK:
+        from jupyter_client.manager import AsyncKernelManager
+
+        socket_path, stop = _start_zygote()
+
+        class ForkedKernelManager(AsyncKernelManager):
+            def format_kernel_cmd(self, extra_arguments=None):
+                script = os.path.abspath(__file__)
+                connection_file = os.path.realpath(self.connection_file)
+                return [sys.executable, "-I", "-S", script, "attach", socket_path, connection_file]
+
+        options["kernel_manager_class"] = ForkedKernelManager
     import nbformat
-    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
-
-    class ForkedKernelManager(AsyncKernelManager):
-        def format_kernel_cmd(self, extra_arguments=None):
-            script = os.path.abspath(__file__)
-            connection_file = os.path.realpath(self.connection_file)
-            return [sys.executable, "-I", "-S", script, "attach", socket_path, connection_file]
 
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the notebook chooses
     env[FAST_ENV] = "1"
@@ -163,8 +177,8 @@ def serve() -> None:
                 nb,
                 timeout=TIMEOUT,
                 kernel_name="python3",
-                kernel_manager_class=ForkedKernelManager,
                 resources={"metadata": {"path": os.path.dirname(notebook)}},
+                **options,
             )
             client.execute(env=env)
             nbformat.write(nb, notebook)
@@ -173,7 +187,8 @@ def serve() -> None:
             answer["error"] = error[-6000:]
         answer["seconds"] = round(time.perf_counter() - start, 1)
         print(RESULT + json.dumps(answer), flush=True)
-    os.close(stop_write)
+    if FORK:
+        os.close(stop)
 
 
 if __name__ == "__main__":
