@@ -20,27 +20,25 @@ from torch.nn.functional import pad
 import deepinv as dinv
 
 
-def load_photo(size):
-    """Grace Hopper's portrait, centre-cropped and resized: (1, 3, size, size), values in [0, 1]."""
-    with get_sample_data("grace_hopper.jpg") as file:
-        image = PIL.Image.open(file).convert("RGB")
+def square_photo(image, size):
+    """An RGB PIL image, centre-cropped to a square and resized: (1, 3, size, size) in [0, 1]."""
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     image = image.crop((left, top, left + side, top + side))
     image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
     return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
+
+
+def load_photo(size):
+    """Grace Hopper's portrait, centre-cropped and resized: (1, 3, size, size), values in [0, 1]."""
+    with get_sample_data("grace_hopper.jpg") as file:
+        return square_photo(PIL.Image.open(file).convert("RGB"), size)
 
 
 def load_skimage_photo(name, size):
     """A photograph of ``skimage.data``, centre-cropped and resized as Grace Hopper's portrait."""
-    image = PIL.Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
-    return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
+    return square_photo(PIL.Image.fromarray(getattr(skimage.data, name)()).convert("RGB"), size)
 
 
 def suite_kernel(kind, seed, kernel_size=25):

@@ -2,9 +2,10 @@
 every time.
 
 ``python notebook_kernels.py serve`` reads notebook paths on stdin, one per line, executes each in
-place with nbclient (fast mode, its folder as working directory) and answers one line per notebook
-on stdout: ``NOTEBOOK-RESULT {"seconds": ..., "error": ...}``.  tests/test_site_notebooks.py starts
-it once, inside the network namespace, and sends it every downloaded notebook.
+place with nbclient (in this process's environment, its folder as working directory) and answers one
+line per notebook on stdout: ``NOTEBOOK-RESULT {"seconds": ..., "error": ...}``.
+tests/test_site_notebooks.py starts it once, in fast mode, inside the network namespace, and sends
+it every downloaded notebook.
 
 Each notebook gets a new ipykernel *process* with an empty namespace, as ``jupyter`` would start it.
 What is saved is the start-up: before anything runs, this process imports what every notebook
@@ -29,7 +30,6 @@ import socket
 import sys
 
 RESULT = "NOTEBOOK-RESULT "
-FAST_ENV = "CALIBRATION_GALLERY_FAST"
 TIMEOUT = 300  # seconds per cell; fast mode needs far less
 PRELOAD = ("numpy", "torch", "deepinv", "matplotlib", "ipykernel.kernelapp")
 # Forking is tried on Linux only (macOS frameworks are not fork-safe); NOTEBOOK_KERNELS=spawn
@@ -167,7 +167,6 @@ def serve() -> None:
     from nbclient import NotebookClient
 
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the notebook chooses
-    env[FAST_ENV] = "1"
     for line in sys.stdin:
         notebook, answer = line.strip(), {}
         start = time.perf_counter()

@@ -21,6 +21,7 @@ aside.  Two runs of a page in two processes, the same numbers.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import shutil
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, FAST_RUNS, IN_CI, SITE, TIMING, offline_prefix
+from conftest import EXAMPLES, FAST_ENV, FAST_RUNS, IN_CI, SITE, TIMING, offline_prefix
 from notebook_kernels import RESULT, TIMEOUT
 
 NOTEBOOKS = sorted((SITE / "_downloads").rglob("*.ipynb")) if (SITE / "_downloads").is_dir() else []
@@ -76,7 +77,12 @@ class NotebookRunner:
         self.log = log.open("w")
         command = [*(OFFLINE or []), sys.executable, str(RUNNER), "serve"]
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=dict(os.environ, **{FAST_ENV: "1"}),  # the kernels inherit fast mode
         )
         self.answers: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
