@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-import PIL.Image
 import torch
-from matplotlib.cbook import get_sample_data
 
 import deepinv as dinv
+
+import suite
 
 KERNEL_SIZE = 25
 SIGMA = 0.02
@@ -25,20 +24,9 @@ FULL_SIZE = 256
 FAST_SIZE = 64
 
 
-def load_photo(size: int) -> torch.Tensor:
-    with get_sample_data("grace_hopper.jpg") as file:
-        image = PIL.Image.open(file).convert("RGB")
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    image = image.resize((size, size), PIL.Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
-    return pixels.permute(2, 0, 1).unsqueeze(0).clamp(0.0, 1.0)
-
-
 def default_problem(size: int = FULL_SIZE):
     """(x, y, k_true) exactly as the gallery pages build them, on the CPU."""
-    x = load_photo(size)
+    x = suite.photo("grace_hopper", size)  # the test-side photograph loader
     generator = dinv.physics.generator.MotionBlurGenerator(
         psf_size=(KERNEL_SIZE, KERNEL_SIZE), rng=torch.Generator("cpu")
     )
